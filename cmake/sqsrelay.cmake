@@ -1,0 +1,35 @@
+# Helpers that give every module the same flags: one library per module, tests beside it.
+set(SQSRELAY_WARNINGS -Wall -Wextra -Wpedantic -Wshadow -Wnon-virtual-dtor -Wold-style-cast
+    -Wcast-align -Wunused -Woverloaded-virtual -Wnull-dereference -Wimplicit-fallthrough)
+if(SQSRELAY_WERROR)
+  list(APPEND SQSRELAY_WARNINGS -Werror)
+endif()
+
+function(sqsrelay_target_flags target)
+  target_compile_options(${target} PRIVATE ${SQSRELAY_WARNINGS})
+  target_compile_definitions(${target} PUBLIC BOOST_ASIO_NO_DEPRECATED
+                             BOOST_BEAST_USE_STD_STRING_VIEW)
+endfunction()
+
+# sqsrelay_library(NAME SOURCES ... DEPS ...): a module library `sqsrelay_<NAME>`.
+function(sqsrelay_library name)
+  cmake_parse_arguments(ARG "" "" "SOURCES;DEPS" ${ARGN})
+  add_library(sqsrelay_${name} STATIC ${ARG_SOURCES})
+  target_include_directories(sqsrelay_${name} PUBLIC ${PROJECT_SOURCE_DIR}/src
+                             ${PROJECT_SOURCE_DIR}/include)
+  target_link_libraries(sqsrelay_${name} PUBLIC ${ARG_DEPS})
+  sqsrelay_target_flags(sqsrelay_${name})
+endfunction()
+
+# sqsrelay_test(NAME SOURCES ... DEPS ...): a GoogleTest binary registered with CTest.
+function(sqsrelay_test name)
+  cmake_parse_arguments(ARG "" "" "SOURCES;DEPS" ${ARGN})
+  if(NOT SQSRELAY_TESTS)
+    return()
+  endif()
+  add_executable(${name} ${ARG_SOURCES})
+  target_link_libraries(${name} PRIVATE ${ARG_DEPS} GTest::gtest GTest::gtest_main)
+  sqsrelay_target_flags(${name})
+  gtest_discover_tests(${name} DISCOVERY_TIMEOUT 60
+                       PROPERTIES ENVIRONMENT "SQSRELAY_SOURCE_DIR=${PROJECT_SOURCE_DIR}")
+endfunction()

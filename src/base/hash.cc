@@ -1,0 +1,143 @@
+#include "base/hash.h"
+
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+
+#include <boost/crc.hpp>
+#include <stdexcept>
+
+#if defined(__x86_64__)
+#include <nmmintrin.h>
+#endif
+
+namespace sqsrelay {
+
+md5_hasher::md5_hasher() : ctx_(EVP_MD_CTX_new()) {
+  if (!ctx_) throw std::bad_alloc();
+  EVP_DigestInit_ex(static_cast<EVP_MD_CTX*>(ctx_), EVP_md5(), nullptr);
+}
+
+md5_hasher::~md5_hasher() { EVP_MD_CTX_free(static_cast<EVP_MD_CTX*>(ctx_)); }
+
+void md5_hasher::update(const void* data, size_t n) {
+  EVP_DigestUpdate(static_cast<EVP_MD_CTX*>(ctx_), data, n);
+}
+
+md5_digest md5_hasher::finish() {
+  md5_digest d{};
+  unsigned int len = 0;
+  auto* ctx = static_cast<EVP_MD_CTX*>(ctx_);
+  EVP_DigestFinal_ex(ctx, d.data(), &len);
+  EVP_DigestInit_ex(ctx, EVP_md5(), nullptr);
+  return d;
+}
+
+md5_digest md5(std::string_view data) {
+  thread_local md5_hasher h;
+  h.update(data);
+  return h.finish();
+}
+
+sha256_digest sha256(std::string_view data) {
+  sha256_digest d{};
+  unsigned int len = 0;
+  EVP_Digest(data.data(), data.size(), d.data(), &len, EVP_sha256(), nullptr);
+  return d;
+}
+
+sha256_digest hmac_sha256(std::span<const uint8_t> key, std::string_view data) {
+  sha256_digest d{};
+  unsigned int len = 0;
+  HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()),
+       reinterpret_cast<const unsigned char*>(data.data()), data.size(), d.data(), &len);
+  return d;
+}
+
+sha256_digest hmac_sha256(std::string_view key, std::string_view data) {
+  return hmac_sha256(
+      std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(key.data()), key.size()), data);
+}
+
+namespace {
+
+// Boost.CRC is byte-at-a-time; on x86-64 the crc32 instruction is ~20x faster, which matters
+// because every spool and store record is checksummed on the write path.
+uint32_t crc32c_portable(const void* data, size_t n, uint32_t seed) {
+  boost::crc_optimal<32, 0x1EDC6F41, 0xFFFFFFFF, 0xFFFFFFFF, true, true> crc;
+  (void)seed;
+  crc.process_bytes(data, n);
+  return crc.checksum();
+}
+
+#if defined(__x86_64__)
+__attribute__((target("sse4.2"))) uint32_t crc32c_hw(const void* data, size_t n,
+                                                      uint32_t seed) {
+  auto p = static_cast<const unsigned char*>(data);
+  uint64_t c = ~seed;
+  while (n >= 8) {
+    uint64_t v;
+    __builtin_memcpy(&v, p, 8);
+    c = _mm_crc32_u64(c, v);
+    p += 8;
+    n -= 8;
+  }
+  auto c32 = static_cast<uint32_t>(c);
+  while (n--) c32 = _mm_crc32_u8(c32, *p++);
+  return ~c32;
+}
+#endif
+
+}  // namespace
+
+uint32_t crc32c(const void* data, size_t n, uint32_t seed) {
+#if defined(__x86_64__)
+  static const bool hw = __builtin_cpu_supports("sse4.2");
+  if (hw) return crc32c_hw(data, n, seed);
+#endif
+  if (seed != 0) {
+    // The portable path only supports a fresh checksum; chain through the hw-equivalent form.
+    throw std::logic_error("crc32c: seeded portable crc unsupported");
+  }
+  return crc32c_portable(data, n, seed);
+}
+
+std::string to_hex(std::span<const uint8_t> bytes) {
+  static constexpr char digits[] = "0123456789abcdef";
+  std::string out(bytes.size() * 2, '\0');
+  for (size_t i = 0; i < bytes.size(); ++i) {
+    out[2 * i] = digits[bytes[i] >> 4];
+    out[2 * i + 1] = digits[bytes[i] & 15];
+  }
+  return out;
+}
+
+std::string base64_encode(std::string_view data) {
+  std::string out(4 * ((data.size() + 2) / 3), '\0');
+  int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
+                          reinterpret_cast<const unsigned char*>(data.data()),
+                          static_cast<int>(data.size()));
+  out.resize(static_cast<size_t>(n));
+  return out;
+}
+
+bool base64_decode(std::string_view in, std::string& out) {
+  if (in.size() % 4 != 0) return false;
+  out.assign(3 * in.size() / 4, '\0');
+  int n = EVP_DecodeBlock(reinterpret_cast<unsigned char*>(out.data()),
+                          reinterpret_cast<const unsigned char*>(in.data()),
+                          static_cast<int>(in.size()));
+  if (n < 0) return false;
+  size_t pad = 0;
+  if (!in.empty() && in.back() == '=') ++pad;
+  if (in.size() > 1 && in[in.size() - 2] == '=') ++pad;
+  out.resize(static_cast<size_t>(n) - pad);
+  return true;
+}
+
+bool constant_time_equal(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  return CRYPTO_memcmp(a.data(), b.data(), a.size()) == 0;
+}
+
+}  // namespace sqsrelay
