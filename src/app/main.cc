@@ -1,0 +1,37 @@
+// sqsrelay: the command-line entry point. Subcommands are registered here, in one list.
+#include <CLI/CLI.hpp>
+#include <spdlog/spdlog.h>
+
+#include "app/serve.h"
+
+int main(int argc, char** argv) {
+  CLI::App app{"sqsrelay: move messages into and out of Amazon SQS, fast and without loss"};
+  app.require_subcommand(1);
+  std::string log_level = "info";
+  app.add_option("--log-level", log_level, "trace, debug, info, warn, error")
+      ->capture_default_str();
+
+  sqsrelay::app::serve_options so;
+  auto* serve = app.add_subcommand("serve", "Run the embedded SQS-compatible server");
+  serve->add_option("--listen", so.listen, "HOST:PORT to listen on")->capture_default_str();
+  serve->add_option("--data-dir", so.data_dir, "Directory for queues and messages")
+      ->capture_default_str();
+  serve->add_flag("--in-memory", so.in_memory, "Keep everything in memory (no durability)");
+  serve->add_option("--account-id", so.account_id, "Account id in queue URLs and ARNs")
+      ->capture_default_str();
+  serve->add_option("--region", so.region, "Region in ARNs and SigV4 scopes")
+      ->capture_default_str();
+  serve->add_option("--credentials-file", so.credentials_file,
+                    "File of ACCESS_KEY_ID:SECRET lines; requests must be SigV4-signed with one "
+                    "of them (also $SQSRELAY_CREDENTIALS)");
+  serve->add_option("--threads", so.threads, "I/O threads (0: one per core)")
+      ->capture_default_str();
+  serve->add_option("--max-body-bytes", so.body_limit, "Largest request body accepted (413 "
+                    "beyond)")
+      ->capture_default_str();
+
+  CLI11_PARSE(app, argc, argv);
+  spdlog::set_level(spdlog::level::from_str(log_level));
+  if (serve->parsed()) return sqsrelay::app::run_serve(so);
+  return 2;
+}

@@ -1,0 +1,185 @@
+#include "app/serve.h"
+
+#include <fstream>
+#include <thread>
+#include <vector>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/address.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include "aws/sigv4.h"
+#include "base/clock.h"
+#include "base/random.h"
+#include "http/server.h"
+#include "server/frontend.h"
+#include "server/service.h"
+
+namespace sqsrelay::app {
+
+namespace asio = boost::asio;
+
+namespace {
+
+struct endpoint_spec {
+  std::string host;
+  uint16_t port = 0;
+};
+
+bool parse_listen(std::string_view s, endpoint_spec& out, std::string& err) {
+  auto colon = s.rfind(':');
+  if (colon == std::string_view::npos) {
+    err = fmt::format("--listen '{}': expected HOST:PORT", s);
+    return false;
+  }
+  out.host = std::string(s.substr(0, colon));
+  if (out.host.size() > 2 && out.host.front() == '[') out.host = out.host.substr(1, out.host.size() - 2);
+  if (out.host == "localhost") out.host = "127.0.0.1";
+  unsigned long port = 0;
+  try {
+    port = std::stoul(std::string(s.substr(colon + 1)));
+  } catch (...) {
+    port = 70000;
+  }
+  if (port > 65535) {
+    err = fmt::format("--listen '{}': the port must be a number from 0 to 65535", s);
+    return false;
+  }
+  out.port = static_cast<uint16_t>(port);
+  return true;
+}
+
+// Credentials as "ACCESS_KEY_ID:SECRET" items, newline- or comma-separated. Secrets are
+// never logged; errors name the line, not its content.
+bool load_credentials(const serve_options& o, aws::credential_store& store, std::string& err) {
+  auto add_items = [&](std::string_view text, std::string_view where) {
+    size_t line = 0;
+    while (!text.empty()) {
+      auto end = text.find_first_of(",\n");
+      std::string_view item = text.substr(0, end);
+      text = end == std::string_view::npos ? std::string_view{} : text.substr(end + 1);
+      ++line;
+      while (!item.empty() && (item.back() == '\r' || item.back() == ' ')) item.remove_suffix(1);
+      while (!item.empty() && item.front() == ' ') item.remove_prefix(1);
+      if (item.empty() || item.front() == '#') continue;
+      auto colon = item.find(':');
+      if (colon == std::string_view::npos || colon == 0 || colon + 1 == item.size()) {
+        err = fmt::format("{} item {}: expected ACCESS_KEY_ID:SECRET", where, line);
+        return false;
+      }
+      store.add(aws::credentials{std::string(item.substr(0, colon)),
+                                 aws::secret_string(std::string(item.substr(colon + 1))), {}});
+    }
+    return true;
+  };
+  if (const char* env = std::getenv("SQSRELAY_CREDENTIALS"); env && *env)
+    if (!add_items(env, "$SQSRELAY_CREDENTIALS")) return false;
+  if (!o.credentials_file.empty()) {
+    std::ifstream in(o.credentials_file);
+    if (!in) {
+      err = fmt::format("--credentials-file {}: cannot be read", o.credentials_file);
+      return false;
+    }
+    std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    if (!add_items(text, o.credentials_file)) return false;
+  }
+  return true;
+}
+
+void schedule_sweeps(asio::steady_timer& t, server::service& svc) {
+  t.expires_after(std::chrono::seconds(1));
+  t.async_wait([&t, &svc](boost::system::error_code ec) {
+    if (ec) return;
+    svc.expire_all();
+    schedule_sweeps(t, svc);
+  });
+}
+
+}  // namespace
+
+int run_serve(const serve_options& o) {
+  endpoint_spec ep;
+  std::string err;
+  if (!parse_listen(o.listen, ep, err)) {
+    spdlog::error("{}", err);
+    return 2;
+  }
+  aws::credential_store creds;
+  if (!load_credentials(o, creds, err)) {
+    spdlog::error("{}", err);
+    return 2;
+  }
+  boost::system::error_code ec;
+  auto addr = asio::ip::make_address(ep.host, ec);
+  if (ec) {
+    spdlog::error("--listen {}: '{}' is not an IP address", o.listen, ep.host);
+    return 2;
+  }
+  if (!addr.is_loopback() && creds.empty()) {
+    spdlog::error(
+        "refusing to listen on {} without credentials: a non-loopback address needs SigV4 "
+        "credentials (--credentials-file FILE or $SQSRELAY_CREDENTIALS with "
+        "ACCESS_KEY_ID:SECRET items); use 127.0.0.1 for unauthenticated local use",
+        o.listen);
+    return 2;
+  }
+
+  server::service_options so;
+  so.data_dir = o.data_dir;
+  so.in_memory = o.in_memory;
+  so.account_id = o.account_id;
+  so.region = o.region;
+  random_source rng;
+  auto svc = server::service::open(so, system_clock::instance(), rng, &err);
+  if (!svc) {
+    spdlog::error("cannot open the store: {}", err);
+    return 1;
+  }
+  auto& rec = (*svc)->recovery();
+  spdlog::info("store: {} ({} queues, {} messages, {} records replayed, {} corrupt, {} bytes "
+               "of torn tail truncated)",
+               o.in_memory ? "in memory" : o.data_dir, rec.queues, rec.messages, rec.records,
+               rec.corrupt_records, rec.truncated_bytes);
+
+  unsigned threads = o.threads ? o.threads : std::max(1u, std::thread::hardware_concurrency());
+  asio::io_context ioc(static_cast<int>(threads));
+  server::frontend fe(**svc, creds);
+  http::server_options ho;
+  ho.host = ep.host;
+  ho.port = ep.port;
+  ho.body_limit = o.body_limit;
+  http::server srv(
+      ioc, ho,
+      [&fe](http::request r, http::peer_info p) { return fe.handle(std::move(r), p); },
+      [&fe](int status, std::string_view reason) { return fe.transport_error(status, reason); });
+  if (auto r = srv.start(); !r) {
+    spdlog::error("cannot listen on {}: {}", o.listen, r.error().message());
+    return 1;
+  }
+  spdlog::info("sqsrelay serve: SQS endpoint http://{}:{} (account {}, region {}, {}, {} "
+               "threads)",
+               ep.host, srv.port(), o.account_id, o.region,
+               creds.empty() ? "no authentication (loopback only)" : "SigV4 required", threads);
+
+  asio::steady_timer sweeper(ioc);
+  schedule_sweeps(sweeper, **svc);
+  asio::signal_set signals(ioc, SIGINT, SIGTERM);
+  signals.async_wait([&](boost::system::error_code, int sig) {
+    spdlog::info("signal {}: stopping", sig);
+    srv.stop();
+    sweeper.cancel();
+    ioc.stop();
+  });
+  std::vector<std::thread> pool;
+  for (unsigned i = 1; i < threads; ++i) pool.emplace_back([&ioc] { ioc.run(); });
+  ioc.run();
+  for (auto& t : pool) t.join();
+  svc->reset();  // syncs and closes the store
+  spdlog::info("stopped");
+  return 0;
+}
+
+}  // namespace sqsrelay::app

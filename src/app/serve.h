@@ -1,0 +1,23 @@
+// `sqsrelay serve`: the embedded SQS-compatible server as a process.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+namespace sqsrelay::app {
+
+struct serve_options {
+  std::string listen = "127.0.0.1:9324";
+  std::string data_dir = "./sqsrelay-data";
+  bool in_memory = false;
+  std::string account_id = "000000000000";
+  std::string region = "us-east-1";
+  std::string credentials_file;  // lines "ACCESS_KEY_ID:SECRET"; also $SQSRELAY_CREDENTIALS
+  unsigned threads = 0;          // 0: one per core
+  size_t body_limit = 8u << 20;
+};
+
+// Runs until SIGINT/SIGTERM; returns the process exit code.
+int run_serve(const serve_options& o);
+
+}  // namespace sqsrelay::app

@@ -1,0 +1,119 @@
+#include "http/server.h"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <spdlog/spdlog.h>
+
+namespace sqsrelay::http {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+using tcp = asio::ip::tcp;
+
+namespace {
+
+struct session_env {
+  server_options opts;
+  handler h;
+  error_responder err;
+  std::shared_ptr<server_stats> stats;
+  std::shared_ptr<std::atomic<bool>> stopping;
+};
+
+asio::awaitable<void> write_response(beast::tcp_stream& stream, response& res) {
+  res.prepare_payload();
+  stream.expires_after(std::chrono::seconds(30));
+  co_await beast::http::async_write(stream, res, asio::as_tuple(asio::use_awaitable));
+}
+
+// One connection: read a request, hand it to the handler, write the response; repeat
+// while the client keeps the connection alive.
+asio::awaitable<void> run_session(tcp::socket socket, std::shared_ptr<session_env> env) {
+  beast::tcp_stream stream(std::move(socket));
+  beast::flat_buffer buffer;
+  boost::system::error_code ignored;
+  stream.socket().set_option(tcp::no_delay(true), ignored);
+  peer_info peer{stream.socket().remote_endpoint(ignored)};
+  for (;;) {
+    beast::http::request_parser<beast::http::string_body> parser;
+    parser.body_limit(env->opts.body_limit);
+    parser.header_limit(static_cast<uint32_t>(env->opts.header_limit));
+    stream.expires_after(buffer.size() ? env->opts.request_timeout : env->opts.idle_timeout);
+    auto [ec, n] = co_await beast::http::async_read(stream, buffer, parser,
+                                                    asio::as_tuple(asio::use_awaitable));
+    if (ec == beast::http::error::end_of_stream || ec == asio::error::eof ||
+        ec == asio::error::connection_reset || ec == beast::error::timeout)
+      break;
+    if (ec) {
+      bool large = ec == beast::http::error::body_limit;
+      (large ? env->stats->too_large : env->stats->bad_requests) += 1;
+      response res = env->err(large ? 413 : 400, ec.message());
+      res.keep_alive(false);
+      co_await write_response(stream, res);
+      break;
+    }
+    env->stats->requests += 1;
+    request req = parser.release();
+    bool keep = req.keep_alive();
+    response res = co_await env->h(std::move(req), peer);
+    res.keep_alive(keep && !env->stopping->load());
+    co_await write_response(stream, res);
+    if (!res.keep_alive()) break;
+  }
+  stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
+}
+
+asio::awaitable<void> accept_loop(tcp::acceptor& acceptor, std::shared_ptr<session_env> env) {
+  for (;;) {
+    auto ex = asio::make_strand(acceptor.get_executor());
+    auto [ec, socket] =
+        co_await acceptor.async_accept(ex, asio::as_tuple(asio::use_awaitable));
+    if (env->stopping->load()) co_return;
+    if (ec) {
+      if (ec == asio::error::operation_aborted) co_return;
+      spdlog::warn("http: accept failed: {}", ec.message());
+      continue;  // e.g. EMFILE: keep serving the connections we have
+    }
+    env->stats->connections += 1;
+    asio::co_spawn(ex, run_session(std::move(socket), env), asio::detached);
+  }
+}
+
+}  // namespace
+
+server::server(asio::io_context& ioc, server_options o, handler h, error_responder e)
+    : ioc_(ioc), opts_(std::move(o)), handler_(std::move(h)), error_(std::move(e)) {}
+
+server::~server() { stop(); }
+
+result<void> server::start() {
+  boost::system::error_code ec;
+  auto addr = asio::ip::make_address(opts_.host, ec);
+  if (ec) return ec;
+  tcp::endpoint ep(addr, opts_.port);
+  acceptor_ = std::make_unique<tcp::acceptor>(ioc_);
+  if (acceptor_->open(ep.protocol(), ec); ec) return ec;
+  if (acceptor_->set_option(tcp::acceptor::reuse_address(true), ec); ec) return ec;
+  if (acceptor_->bind(ep, ec); ec) return ec;
+  if (acceptor_->listen(asio::socket_base::max_listen_connections, ec); ec) return ec;
+  port_ = acceptor_->local_endpoint().port();
+  auto env = std::make_shared<session_env>(
+      session_env{opts_, handler_, error_, stats_, stopping_});
+  asio::co_spawn(acceptor_->get_executor(), accept_loop(*acceptor_, env), asio::detached);
+  return {};
+}
+
+void server::stop() {
+  stopping_->store(true);
+  if (acceptor_) {
+    boost::system::error_code ec;
+    acceptor_->close(ec);
+  }
+}
+
+}  // namespace sqsrelay::http

@@ -1,0 +1,75 @@
+// A small HTTP/1.1 server on Boost.Beast: one coroutine per connection, running on its
+// own strand; keep-alive; request bodies bounded (413 beyond the limit); idle and
+// slow-client timeouts on the stream.
+//
+// Threading: the caller runs the io_context on as many threads as it likes; each
+// connection is confined to its strand, the handler may be invoked concurrently for
+// different connections.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/beast/http.hpp>
+
+#include "base/result.h"
+
+namespace sqsrelay::http {
+
+using request = boost::beast::http::request<boost::beast::http::string_body>;
+using response = boost::beast::http::response<boost::beast::http::string_body>;
+
+struct peer_info {
+  boost::asio::ip::tcp::endpoint remote;
+};
+
+// Coroutine parameters by value (STYLE.md rule 10).
+using handler = std::function<boost::asio::awaitable<response>(request, peer_info)>;
+// Builds the response for a request that could not be read (too large, malformed).
+using error_responder = std::function<response(int status, std::string_view reason)>;
+
+struct server_options {
+  std::string host = "127.0.0.1";
+  uint16_t port = 0;
+  size_t body_limit = 8u << 20;
+  size_t header_limit = 16u << 10;
+  std::chrono::seconds idle_timeout{60};
+  std::chrono::seconds request_timeout{30};  // to read one request once it has started
+};
+
+struct server_stats {
+  std::atomic<uint64_t> connections{0}, requests{0}, bad_requests{0}, too_large{0};
+};
+
+class server {
+ public:
+  server(boost::asio::io_context& ioc, server_options o, handler h, error_responder e);
+  ~server();
+  server(const server&) = delete;
+  server& operator=(const server&) = delete;
+
+  // Binds and starts accepting. Fails with the bind error (address in use, ...).
+  result<void> start();
+  uint16_t port() const { return port_; }
+  void stop();
+  const server_stats& stats() const { return *stats_; }
+
+ private:
+  boost::asio::io_context& ioc_;
+  server_options opts_;
+  handler handler_;
+  error_responder error_;
+  std::unique_ptr<boost::asio::ip::tcp::acceptor> acceptor_;
+  std::shared_ptr<server_stats> stats_ = std::make_shared<server_stats>();
+  std::shared_ptr<std::atomic<bool>> stopping_ = std::make_shared<std::atomic<bool>>(false);
+  uint16_t port_ = 0;
+};
+
+}  // namespace sqsrelay::http

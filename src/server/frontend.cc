@@ -1,0 +1,215 @@
+#include "server/frontend.h"
+
+#include <boost/json.hpp>
+#include <fmt/format.h>
+
+#include "base/random.h"
+#include "sqs/query_codec.h"
+
+namespace sqsrelay::server {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace json = boost::json;
+using sqs::api_error;
+
+namespace {
+
+enum class protocol { json, query };
+
+constexpr std::string_view json_content_type = "application/x-amz-json-1.0";
+constexpr std::string_view target_prefix = "AmazonSQS.";
+
+std::string new_request_id() {
+  thread_local random_source rng;
+  return format_uuid(rng.next16());
+}
+
+http::response make_response(int status, std::string_view content_type, std::string body,
+                             std::string_view request_id) {
+  http::response res{static_cast<beast::http::status>(status), 11};
+  res.set(beast::http::field::server, "sqsrelay");
+  res.set(beast::http::field::content_type, content_type);
+  res.set("x-amzn-RequestId", request_id);
+  res.body() = std::move(body);
+  return res;
+}
+
+http::response error_response(protocol p, const api_error& e, std::string_view request_id) {
+  if (p == protocol::query)
+    return make_response(e.http_status, "text/xml",
+                         sqs::query_error_xml(e.sender_fault, e.query_code, e.message, request_id),
+                         request_id);
+  json::object body{{"__type", "com.amazonaws.sqs#" + e.type}, {"message", e.message}};
+  auto res = make_response(e.http_status, json_content_type, json::serialize(body), request_id);
+  res.set("x-amzn-query-error",
+          fmt::format("{};{}", e.query_code, e.sender_fault ? "Sender" : "Receiver"));
+  return res;
+}
+
+std::string_view header(const http::request& req, std::string_view name) {
+  auto it = req.find(name);
+  if (it == req.end()) return {};
+  return {it->value().data(), it->value().size()};
+}
+
+// The request path without its query string.
+std::string_view path_of(std::string_view target) {
+  auto q = target.find('?');
+  return q == std::string_view::npos ? target : target.substr(0, q);
+}
+
+struct decoded {
+  protocol proto = protocol::json;
+  std::string action;
+  json::object body;
+};
+
+std::variant<decoded, api_error> decode_json(const http::request& req, std::string_view target,
+                                             json::storage_ptr sp, size_t max_depth) {
+  decoded d;
+  d.proto = protocol::json;
+  if (target.substr(0, target_prefix.size()) != target_prefix)
+    return sqs::errors::invalid_action(target);
+  d.action = std::string(target.substr(target_prefix.size()));
+  std::string_view body = req.body();
+  if (body.empty()) return d;
+  json::parse_options po;
+  po.max_depth = max_depth;
+  boost::system::error_code ec;
+  auto v = json::parse(body, ec, std::move(sp), po);
+  if (ec || !v.is_object())
+    return sqs::errors::malformed_request(
+        ec ? fmt::format("The request body is not valid JSON: {}", ec.message())
+           : std::string("The request body must be a JSON object."));
+  d.body = std::move(v.as_object());
+  return d;
+}
+
+std::variant<decoded, api_error> decode_query(const http::request& req) {
+  decoded d;
+  d.proto = protocol::query;
+  std::string_view target = req.target();
+  std::string form;
+  if (auto q = target.find('?'); q != std::string_view::npos) form = target.substr(q + 1);
+  if (!req.body().empty()) {
+    if (!form.empty()) form += '&';
+    form += req.body();
+  }
+  auto params = sqs::parse_form(form);
+  if (!params)
+    return sqs::errors::malformed_request(params.error().message);
+  d.action = std::string(sqs::query_action(*params));
+  if (d.action.empty()) return sqs::errors::auth_failure(400, "MissingAction",
+                                                         "The request must contain the parameter Action.");
+  auto obj = sqs::query_to_json_request(d.action, *params);
+  if (!obj) {
+    auto code = std::string(sqs::aws_error_code(obj.error().code));
+    return sqs::errors::auth_failure(400, code, obj.error().message);
+  }
+  d.body = std::move(*obj);
+  return d;
+}
+
+}  // namespace
+
+frontend::frontend(service& svc, const aws::credential_store& creds, frontend_options o)
+    : svc_(svc),
+      creds_(creds),
+      verifier_(creds, svc.clk(), "sqs"),
+      api_(svc),
+      opts_(o) {}
+
+http::response frontend::transport_error(int status, std::string_view reason) const {
+  auto id = new_request_id();
+  api_error e = status == 413 ? sqs::errors::request_too_large(8u << 20)
+                              : sqs::errors::malformed_request(
+                                    fmt::format("Malformed HTTP request: {}", reason));
+  return error_response(protocol::query, e, id);
+}
+
+std::string frontend::metrics_text() const {
+  auto& c = api_.counters();
+  std::string out;
+  auto line = [&](std::string_view name, std::string_view help, uint64_t v) {
+    out += fmt::format("# HELP {} {}\n# TYPE {} counter\n{} {}\n", name, help, name, name, v);
+  };
+  line("sqsrelay_server_requests_total", "SQS API requests handled.", c.requests);
+  line("sqsrelay_server_errors_total", "SQS API requests answered with an error.", c.errors);
+  line("sqsrelay_server_messages_sent_total", "Messages stored by SendMessage(Batch).", c.sent);
+  line("sqsrelay_server_messages_received_total", "Messages returned by ReceiveMessage.",
+       c.received);
+  line("sqsrelay_server_messages_deleted_total", "Messages deleted.", c.deleted);
+  line("sqsrelay_server_auth_failures_total", "Requests rejected by SigV4 verification.",
+       stats_.auth_failures);
+  line("sqsrelay_server_malformed_requests_total", "Requests that could not be decoded.",
+       stats_.malformed_requests);
+  auto ws = svc_.log().get_stats();
+  line("sqsrelay_store_syncs_total", "fdatasync calls of the message store.", ws.syncs);
+  line("sqsrelay_store_appends_total", "Records appended to the message store.", ws.appends);
+  out += fmt::format("# HELP sqsrelay_server_live_messages Messages stored.\n"
+                     "# TYPE sqsrelay_server_live_messages gauge\nsqsrelay_server_live_messages {}\n",
+                     svc_.live_messages());
+  return out;
+}
+
+asio::awaitable<http::response> frontend::handle(http::request req, http::peer_info peer) {
+  (void)peer;
+  std::string request_id = new_request_id();
+  std::string_view path = path_of(req.target());
+  if (req.method() == beast::http::verb::get && (path == "/health" || path == "/healthz"))
+    co_return make_response(200, "application/json", R"({"status":"ok"})", request_id);
+  if (req.method() == beast::http::verb::get && path == "/metrics")
+    co_return make_response(200, "text/plain; version=0.0.4", metrics_text(), request_id);
+
+  std::string_view target_header = header(req, "X-Amz-Target");
+  std::string_view content_type = header(req, "Content-Type");
+  protocol proto = target_header.empty() ? protocol::query : protocol::json;
+  bool form = content_type.empty() ||
+              content_type.substr(0, 33) == "application/x-www-form-urlencoded";
+  if (proto == protocol::query && !form && req.method() != beast::http::verb::get) {
+    stats_.malformed_requests += 1;
+    co_return error_response(proto, sqs::errors::unsupported_content_type(content_type),
+                             request_id);
+  }
+
+  if (!creds_.empty()) {
+    aws::signable_request sr{req.method_string(), req.target(), {}, req.body()};
+    for (auto& f : req) sr.headers.emplace_back(f.name_string(), f.value());
+    auto v = verifier_.verify(sr, svc_.options().region);
+    if (auto* failure = std::get_if<aws::verify_failure>(&v)) {
+      stats_.auth_failures += 1;
+      co_return error_response(
+          proto, sqs::errors::auth_failure(failure->http_status, failure->aws_code,
+                                           failure->message),
+          request_id);
+    }
+  }
+
+  json::monotonic_resource mr;
+  auto d = proto == protocol::json
+               ? decode_json(req, target_header, json::storage_ptr(&mr), opts_.json_max_depth)
+               : decode_query(req);
+  if (auto* e = std::get_if<api_error>(&d)) {
+    stats_.malformed_requests += 1;
+    co_return error_response(proto, *e, request_id);
+  }
+  auto& dec = std::get<decoded>(d);
+  (proto == protocol::json ? stats_.json_requests : stats_.query_requests) += 1;
+
+  request_context ctx;
+  ctx.host = std::string(header(req, "Host"));
+  if (ctx.host.empty()) ctx.host = "localhost";
+  if (path.size() > 1) ctx.path = std::string(path);
+  ctx.sender_id = svc_.options().account_id;
+  std::string action = dec.action;
+  auto out = co_await api_.handle(action, std::move(dec.body), std::move(ctx));
+  if (out.error) co_return error_response(proto, *out.error, request_id);
+  if (proto == protocol::query)
+    co_return make_response(200, "text/xml",
+                            sqs::json_result_to_query_xml(action, out.result, request_id),
+                            request_id);
+  co_return make_response(200, json_content_type, json::serialize(out.result), request_id);
+}
+
+}  // namespace sqsrelay::server

@@ -1,0 +1,48 @@
+// The embedded server's HTTP face: picks the wire protocol per request (AWS JSON 1.0 when
+// X-Amz-Target names an AmazonSQS operation, the Query protocol for form-encoded bodies and
+// GET query strings), verifies SigV4 when credentials are configured, decodes the request
+// into JSON-protocol shapes, runs the action and encodes the result or error the way that
+// protocol's clients expect (x-amzn-query-error on JSON errors; XML for Query).
+#pragma once
+
+#include <atomic>
+#include <memory>
+#include <string>
+
+#include "aws/sigv4.h"
+#include "http/server.h"
+#include "server/api.h"
+
+namespace sqsrelay::server {
+
+struct frontend_options {
+  size_t json_max_depth = 64;
+};
+
+struct frontend_stats {
+  std::atomic<uint64_t> json_requests{0}, query_requests{0}, auth_failures{0},
+      malformed_requests{0};
+};
+
+class frontend {
+ public:
+  // `creds` empty means any (or no) signature is accepted; the caller only allows that on
+  // loopback listeners.
+  frontend(service& svc, const aws::credential_store& creds, frontend_options o = {});
+
+  boost::asio::awaitable<http::response> handle(http::request req, http::peer_info peer);
+  // A response for requests the HTTP layer could not read (413, 400).
+  http::response transport_error(int status, std::string_view reason) const;
+  std::string metrics_text() const;
+  const frontend_stats& stats() const { return stats_; }
+
+ private:
+  service& svc_;
+  const aws::credential_store& creds_;
+  aws::verifier verifier_;
+  api api_;
+  frontend_options opts_;
+  frontend_stats stats_;
+};
+
+}  // namespace sqsrelay::server

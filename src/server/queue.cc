@@ -1,0 +1,395 @@
+#include "server/queue.h"
+
+#include <algorithm>
+#include <cstring>
+
+#include <fmt/format.h>
+
+#include "base/hash.h"
+#include "server/store_format.h"
+
+namespace sqsrelay::server {
+
+queue::queue(queue_metadata meta, queue_context& ctx)
+    : id_(meta.id), name_(meta.name), ctx_(ctx), meta_(std::move(meta)) {}
+
+queue_metadata queue::metadata() const {
+  std::lock_guard lock(mu_);
+  return meta_;
+}
+
+void queue::update_metadata(const std::function<void(queue_metadata&)>& fn) {
+  std::lock_guard lock(mu_);
+  fn(meta_);
+}
+
+void queue::mark_deleted() {
+  deleted_ = true;
+  std::lock_guard lock(mu_);
+  wake_waiters(waiters_.size());
+}
+
+bool queue::expired(const message_entry& e, int64_t now_ms) const {
+  return e.sent_ms + int64_t{meta_.attributes.message_retention_period} * 1000 <= now_ms;
+}
+
+result<uint64_t> queue::send(std::span<const prepared_message> msgs, int64_t now_ms,
+                             std::string_view sender_id) {
+  std::lock_guard lock(mu_);
+  scratch_.clear();
+  put_u64(scratch_, id_);
+  put_u16(scratch_, static_cast<uint16_t>(msgs.size()));
+  // Blob offsets inside the payload, to turn the record's location into per-message ones.
+  std::array<std::pair<uint32_t, uint32_t>, 16> spans{};
+  uint64_t first_seq = ctx_.next_seq.fetch_add(msgs.size());
+  for (size_t i = 0; i < msgs.size(); ++i) {
+    size_t len_at = scratch_.size();
+    put_u32(scratch_, 0);
+    size_t n = encode_message(scratch_, msgs[i], first_seq + i, now_ms, sender_id);
+    uint32_t n32 = static_cast<uint32_t>(n);
+    std::memcpy(scratch_.data() + len_at, &n32, 4);  // little-endian host (x86-64, arm64)
+    spans[i] = {static_cast<uint32_t>(len_at + 4), n32};
+  }
+  std::string_view part(scratch_);
+  auto appended = ctx_.log->append(store_format::send_batch, std::span(&part, 1),
+                                    static_cast<uint32_t>(msgs.size()));
+  if (!appended) return appended.error();
+  size_t became_ready = 0;
+  for (size_t i = 0; i < msgs.size(); ++i) {
+    message_entry e;
+    e.loc = appended->loc;
+    e.loc.offset += spans[i].first;
+    e.loc.length = spans[i].second;
+    e.sent_ms = now_ms;
+    uint64_t seq = first_seq + i;
+    if (msgs[i].delay_seconds > 0) {
+      e.state = message_state::delayed;
+      e.due_ms = now_ms + int64_t{msgs[i].delay_seconds} * 1000;
+      delayed_.push({e.due_ms, seq, 0});
+      ++n_delayed_;
+      messages_.emplace(seq, e);
+    } else {
+      e.state = message_state::ready;
+      ready_.push_back(seq);
+      ++n_ready_;
+      ++became_ready;
+      messages_.emplace(seq, e);
+    }
+  }
+  wake_waiters(became_ready);
+  return appended->lsn;
+}
+
+void queue::make_ready(uint64_t seq, message_entry& e) {
+  if (e.state == message_state::delayed) --n_delayed_;
+  if (e.state == message_state::inflight) --n_inflight_;
+  e.state = message_state::ready;
+  ++n_ready_;
+  ready_.push_back(seq);
+}
+
+void queue::promote_due(int64_t now_ms) {
+  auto drain = [&](min_heap& h, message_state from) {
+    size_t n = 0;
+    while (!h.empty() && h.top().due_ms <= now_ms) {
+      timed t = h.top();
+      h.pop();
+      auto it = messages_.find(t.seq);
+      if (it == messages_.end() || it->second.state != from || it->second.gen != t.gen ||
+          it->second.due_ms != t.due_ms)
+        continue;  // stale heap entry
+      make_ready(t.seq, it->second);
+      ++n;
+    }
+    return n;
+  };
+  size_t n = drain(delayed_, message_state::delayed) + drain(inflight_, message_state::inflight);
+  if (n) wake_waiters(n);
+}
+
+std::string queue::encode_handle(uint64_t seq, uint32_t gen) const {
+  std::string raw;
+  raw.reserve(24);
+  put_u64(raw, id_);
+  put_u64(raw, seq);
+  put_u32(raw, gen);
+  put_u32(raw, ctx_.epoch);
+  return base64_encode(raw);
+}
+
+std::optional<queue::decoded_handle> queue::decode_handle(std::string_view h) {
+  std::string raw;
+  if (h.size() != 32 || !base64_decode(h, raw) || raw.size() != 24) return std::nullopt;
+  byte_reader r(raw);
+  decoded_handle d;
+  if (!r.u64(d.queue_id) || !r.u64(d.seq) || !r.u32(d.gen) || !r.u32(d.epoch))
+    return std::nullopt;
+  return d;
+}
+
+queue::handle_status queue::resolve_handle(std::string_view h, uint64_t& seq) const {
+  auto d = decode_handle(h);
+  if (!d || d->queue_id != id_) return handle_status::invalid;
+  seq = d->seq;
+  auto it = messages_.find(d->seq);
+  if (it == messages_.end()) return handle_status::stale_or_gone;
+  const auto& e = it->second;
+  // A handle from before a restart still names the latest receive if nobody received the
+  // message since.
+  bool current = d->epoch == ctx_.epoch ? e.gen == d->gen : e.gen == 0;
+  return current ? handle_status::ok : handle_status::stale_or_gone;
+}
+
+queue::receive_result queue::receive(const receive_options& o) {
+  receive_result out;
+  std::lock_guard lock(mu_);
+  promote_due(o.now_ms);
+  if (n_inflight_ >= max_inflight_messages) {
+    out.error = sqs::errors::over_limit(
+        fmt::format("Too many messages in flight (limit {}).", max_inflight_messages));
+    return out;
+  }
+  scratch_.clear();
+  while (out.messages.size() < static_cast<size_t>(o.max_messages) && !ready_.empty()) {
+    uint64_t seq = ready_.front();
+    ready_.pop_front();
+    auto it = messages_.find(seq);
+    if (it == messages_.end() || it->second.state != message_state::ready) continue;
+    auto& e = it->second;
+    if (expired(e, o.now_ms)) {
+      --n_ready_;
+      erase_locked(seq);
+      continue;
+    }
+    if (o.dead_letter && meta_.attributes.max_receive_count > 0 &&
+        e.receive_count >= static_cast<uint32_t>(meta_.attributes.max_receive_count)) {
+      uint64_t new_seq = ctx_.next_seq.fetch_add(1);
+      put_u64(scratch_, id_);
+      put_u64(scratch_, seq);
+      put_u64(scratch_, o.dead_letter->id());
+      put_u64(scratch_, new_seq);
+      std::string_view part(scratch_);
+      auto appended = ctx_.log->append(store_format::move, std::span(&part, 1));
+      scratch_.clear();
+      if (appended) {
+        out.moved.emplace_back(new_seq, e);
+        --n_ready_;
+        messages_.erase(it);
+        out.lsn = appended->lsn;
+        continue;
+      }
+    }
+    ++e.receive_count;
+    ++e.gen;
+    if (e.first_receive_ms == 0) e.first_receive_ms = o.now_ms;
+    e.last_receive_ms = o.now_ms;
+    e.state = message_state::inflight;
+    --n_ready_;
+    ++n_inflight_;
+    e.due_ms = o.now_ms + int64_t{o.visibility_timeout} * 1000;
+    inflight_.push({e.due_ms, seq, e.gen});
+    out.messages.push_back({seq, e.loc, e.receive_count, e.first_receive_ms,
+                            encode_handle(seq, e.gen)});
+  }
+  if (out.messages.empty() && o.park_if_empty) waiters_.push_back(o.park_if_empty);
+  return out;
+}
+
+void queue::unpark(queue_waiter* w) {
+  std::lock_guard lock(mu_);
+  std::erase(waiters_, w);
+}
+
+void queue::wake_waiters(size_t n) {
+  while (n-- > 0 && !waiters_.empty()) {
+    waiters_.front()->wake();
+    waiters_.erase(waiters_.begin());
+  }
+}
+
+void queue::erase_locked(uint64_t seq) {
+  auto it = messages_.find(seq);
+  if (it == messages_.end()) return;
+  ctx_.log->release(it->second.loc.segment);
+  messages_.erase(it);
+}
+
+queue::delete_result queue::delete_messages(std::span<const std::string_view> handles) {
+  delete_result out;
+  out.status.reserve(handles.size());
+  std::lock_guard lock(mu_);
+  scratch_.clear();
+  put_u64(scratch_, id_);
+  put_u16(scratch_, 0);
+  uint16_t count = 0;
+  std::array<uint64_t, 16> seqs{};
+  for (auto h : handles) {
+    uint64_t seq = 0;
+    auto st = resolve_handle(h, seq);
+    out.status.push_back(st);
+    if (st != handle_status::ok) continue;
+    if (std::find(seqs.begin(), seqs.begin() + count, seq) != seqs.begin() + count) continue;
+    put_u64(scratch_, seq);
+    seqs[count++] = seq;
+  }
+  if (count == 0) return out;
+  std::memcpy(scratch_.data() + 8, &count, 2);
+  std::string_view part(scratch_);
+  auto appended = ctx_.log->append(store_format::delete_batch, std::span(&part, 1));
+  if (!appended) {
+    for (auto& s : out.status) s = handle_status::invalid;
+    out.lsn = 0;
+    return out;
+  }
+  for (uint16_t i = 0; i < count; ++i) {
+    auto it = messages_.find(seqs[i]);
+    if (it->second.state == message_state::inflight) --n_inflight_;
+    else if (it->second.state == message_state::ready) --n_ready_;
+    else --n_delayed_;
+    erase_locked(seqs[i]);
+  }
+  out.lsn = appended->lsn;
+  return out;
+}
+
+std::optional<sqs::api_error> queue::change_visibility(std::string_view handle, int timeout_s,
+                                                       int64_t now_ms) {
+  std::lock_guard lock(mu_);
+  promote_due(now_ms);
+  uint64_t seq = 0;
+  auto st = resolve_handle(handle, seq);
+  if (st == handle_status::invalid) return sqs::errors::receipt_handle_is_invalid(handle);
+  auto it = messages_.find(seq);
+  if (st != handle_status::ok || it->second.state != message_state::inflight)
+    return sqs::errors::message_not_inflight();
+  auto& e = it->second;
+  // The visibility timeout counts from the receive and cannot pass 12 hours after it.
+  if (now_ms + int64_t{timeout_s} * 1000 > e.last_receive_ms + 43200 * 1000LL)
+    return sqs::errors::invalid_parameter_value(fmt::format(
+        "Value {} for parameter VisibilityTimeout is invalid. Reason: Total VisibilityTimeout "
+        "for the message is beyond the limit [43200 seconds]",
+        timeout_s));
+  if (timeout_s == 0) {
+    make_ready(seq, e);
+    wake_waiters(1);
+    return std::nullopt;
+  }
+  e.due_ms = now_ms + int64_t{timeout_s} * 1000;
+  inflight_.push({e.due_ms, seq, e.gen});
+  return std::nullopt;
+}
+
+result<uint64_t> queue::purge() {
+  std::lock_guard lock(mu_);
+  scratch_.clear();
+  put_u64(scratch_, id_);
+  std::string_view part(scratch_);
+  auto appended = ctx_.log->append(store_format::purge, std::span(&part, 1));
+  if (!appended) return appended.error();
+  for (auto& [seq, e] : messages_) ctx_.log->release(e.loc.segment);
+  messages_.clear();
+  ready_.clear();
+  delayed_ = {};
+  inflight_ = {};
+  n_ready_ = n_inflight_ = n_delayed_ = 0;
+  return appended->lsn;
+}
+
+queue_counts queue::counts(int64_t now_ms) {
+  std::lock_guard lock(mu_);
+  promote_due(now_ms);
+  return {n_ready_, n_inflight_, n_delayed_};
+}
+
+int64_t queue::next_due_ms() {
+  std::lock_guard lock(mu_);
+  int64_t due = 0;
+  if (!delayed_.empty()) due = delayed_.top().due_ms;
+  if (!inflight_.empty() && (due == 0 || inflight_.top().due_ms < due))
+    due = inflight_.top().due_ms;
+  return due;
+}
+
+size_t queue::expire(int64_t now_ms) {
+  std::lock_guard lock(mu_);
+  size_t n = 0;
+  while (!ready_.empty()) {
+    auto it = messages_.find(ready_.front());
+    if (it != messages_.end() && it->second.state == message_state::ready) {
+      if (!expired(it->second, now_ms)) break;
+      --n_ready_;
+      erase_locked(ready_.front());
+      ++n;
+    }
+    ready_.pop_front();
+  }
+  return n;
+}
+
+bool queue::restore(uint64_t seq, const message_entry& e) {
+  std::lock_guard lock(mu_);
+  return messages_.emplace(seq, e).second;
+}
+
+void queue::rebuild(int64_t now_ms) {
+  std::lock_guard lock(mu_);
+  std::vector<uint64_t> seqs;
+  seqs.reserve(messages_.size());
+  for (auto& [seq, e] : messages_) seqs.push_back(seq);
+  std::sort(seqs.begin(), seqs.end());
+  ready_.clear();
+  delayed_ = {};
+  inflight_ = {};
+  n_ready_ = n_inflight_ = n_delayed_ = 0;
+  for (uint64_t seq : seqs) {
+    auto& e = messages_.find(seq)->second;
+    e.gen = 0;
+    if (e.due_ms > now_ms && e.receive_count == 0) {
+      e.state = message_state::delayed;
+      delayed_.push({e.due_ms, seq, 0});
+      ++n_delayed_;
+    } else {
+      e.state = message_state::ready;
+      ready_.push_back(seq);
+      ++n_ready_;
+    }
+  }
+}
+
+void queue::forget(uint64_t seq) {
+  std::lock_guard lock(mu_);
+  erase_locked(seq);
+}
+
+std::optional<message_entry> queue::take(uint64_t seq) {
+  std::lock_guard lock(mu_);
+  auto it = messages_.find(seq);
+  if (it == messages_.end()) return std::nullopt;
+  message_entry e = it->second;
+  messages_.erase(it);
+  return e;
+}
+
+void queue::adopt(uint64_t seq, message_entry e, int64_t now_ms) {
+  std::lock_guard lock(mu_);
+  e.gen = 0;
+  e.due_ms = now_ms;
+  e.state = message_state::delayed;  // counted by make_ready below
+  ++n_delayed_;
+  auto [it, inserted] = messages_.insert_or_assign(seq, e);
+  (void)inserted;
+  make_ready(seq, it->second);
+  wake_waiters(1);
+}
+
+void queue::clear() {
+  std::lock_guard lock(mu_);
+  for (auto& [seq, e] : messages_) ctx_.log->release(e.loc.segment);
+  messages_.clear();
+  ready_.clear();
+  delayed_ = {};
+  inflight_ = {};
+  n_ready_ = n_inflight_ = n_delayed_ = 0;
+}
+
+}  // namespace sqsrelay::server

@@ -1,0 +1,199 @@
+// One standard queue: its metadata and the index of its live messages.
+//
+// Ownership: the message bodies live in the store's WAL; a queue keeps a compact entry per
+// message (location, timestamps, receive state) in an open-addressing map keyed by the
+// message's sequence number, plus a ready deque and two min-heaps (delayed, in flight)
+// whose stale entries are skipped lazily.
+//
+// Thread-safety: every public method locks `mu_`. A caller that appends to the WAL under
+// the lock gets the records' order in the WAL equal to the order of state changes, which
+// is what replay relies on.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <queue>
+#include <span>
+#include <string>
+#include <vector>
+
+#include <boost/unordered/unordered_flat_map.hpp>
+
+#include "base/result.h"
+#include "server/message_codec.h"
+#include "server/queue_attributes.h"
+#include "sqs/errors.h"
+#include "wal/log.h"
+
+namespace sqsrelay::server {
+
+enum class message_state : uint8_t { delayed, ready, inflight };
+
+struct message_entry {
+  wal::location loc;
+  int64_t sent_ms = 0;
+  int64_t due_ms = 0;  // delayed: visible from; in flight: visibility deadline
+  int64_t first_receive_ms = 0;
+  int64_t last_receive_ms = 0;
+  uint32_t receive_count = 0;
+  uint32_t gen = 0;  // receives since this process started; part of the receipt handle
+  message_state state = message_state::ready;
+};
+
+// A long poller parked on a queue. `wake` must be cheap and thread-safe (it posts).
+struct queue_waiter {
+  std::function<void()> wake;
+};
+
+struct received_message {
+  uint64_t seq = 0;
+  wal::location loc;
+  uint32_t receive_count = 0;
+  int64_t first_receive_ms = 0;
+  std::string receipt_handle;
+};
+
+struct queue_counts {
+  uint64_t visible = 0, inflight = 0, delayed = 0;
+};
+
+struct queue_metadata {
+  uint64_t id = 0;
+  std::string name;
+  queue_attributes attributes;
+  std::map<std::string, std::string> tags;
+  int64_t created_s = 0;
+  int64_t modified_s = 0;
+};
+
+// Shared, process-wide state the queues use: the WAL, the sequence allocator and the
+// receipt-handle epoch (random per process start, so handles from before a restart are
+// recognised as such).
+struct queue_context {
+  wal::log* log = nullptr;
+  std::atomic<uint64_t> next_seq{1};
+  uint32_t epoch = 0;
+  std::atomic<uint64_t> moved_to_dlq{0};
+};
+
+class queue {
+ public:
+  queue(queue_metadata meta, queue_context& ctx);
+  queue(const queue&) = delete;
+  queue& operator=(const queue&) = delete;
+
+  uint64_t id() const { return id_; }
+  const std::string& name() const { return name_; }
+
+  queue_metadata metadata() const;
+  void update_metadata(const std::function<void(queue_metadata&)>& fn);
+  bool deleted() const { return deleted_.load(); }
+  void mark_deleted();
+
+  // Stores the messages (one WAL record) and indexes them; returns the record's LSN, to be
+  // awaited for durability before answering.
+  result<uint64_t> send(std::span<const prepared_message> msgs, int64_t now_ms,
+                        std::string_view sender_id);
+
+  struct receive_options {
+    int max_messages = 1;
+    int visibility_timeout = 30;
+    int64_t now_ms = 0;
+    queue* dead_letter = nullptr;  // resolved from RedrivePolicy by the caller
+    queue_waiter* park_if_empty = nullptr;  // registered atomically when nothing is ready
+  };
+  struct receive_result {
+    std::vector<received_message> messages;
+    std::optional<sqs::api_error> error;
+    uint64_t lsn = 0;  // of any dead-letter move records, to await
+    // Messages taken out for the dead-letter queue: (new seq there, entry). The caller
+    // hands them to the dead-letter queue's adopt() after this call returns (lock order).
+    std::vector<std::pair<uint64_t, message_entry>> moved;
+  };
+  receive_result receive(const receive_options& o);
+  void unpark(queue_waiter* w);
+
+  enum class handle_status { ok, invalid, stale_or_gone };
+  struct decoded_handle {
+    uint64_t queue_id = 0, seq = 0;
+    uint32_t gen = 0, epoch = 0;
+  };
+  static std::optional<decoded_handle> decode_handle(std::string_view h);
+
+  // Deletes by receipt handle; stale handles succeed without deleting (as SQS documents).
+  struct delete_result {
+    std::vector<handle_status> status;  // per handle
+    uint64_t lsn = 0;                   // 0 when nothing was logged
+  };
+  delete_result delete_messages(std::span<const std::string_view> handles);
+
+  // Sets the visibility timeout of an in-flight message (0 makes it visible now).
+  std::optional<sqs::api_error> change_visibility(std::string_view handle, int timeout_s,
+                                                  int64_t now_ms);
+
+  result<uint64_t> purge();
+  queue_counts counts(int64_t now_ms);
+  // Earliest time a delayed or in-flight message may become visible (ms), or 0.
+  int64_t next_due_ms();
+  // Drops expired messages at the front of the ready deque; returns how many.
+  size_t expire(int64_t now_ms);
+
+  // Replay and dead-letter moves. restore() inserts without queue bookkeeping; rebuild()
+  // then derives the ready deque, heaps, counts and the WAL segment references. Messages
+  // that were in flight before a restart are visible again: receive state is not logged.
+  // restore() returns false when the seq is already present. The caller takes the WAL
+  // reference for a restored entry; forget() and clear() release theirs.
+  bool restore(uint64_t seq, const message_entry& e);
+  void rebuild(int64_t now_ms);
+  void forget(uint64_t seq);
+  std::optional<message_entry> take(uint64_t seq);
+  void adopt(uint64_t seq, message_entry e, int64_t now_ms);
+  void clear();
+  template <class F>
+  void for_each_entry(F&& f) {
+    std::lock_guard lock(mu_);
+    for (auto& [seq, e] : messages_) f(seq, e);
+  }
+
+ private:
+  struct timed {
+    int64_t due_ms;
+    uint64_t seq;
+    uint32_t gen;
+    bool operator>(const timed& o) const { return due_ms > o.due_ms; }
+  };
+  using min_heap = std::priority_queue<timed, std::vector<timed>, std::greater<timed>>;
+
+  void promote_due(int64_t now_ms);
+  void make_ready(uint64_t seq, message_entry& e);
+  void erase_locked(uint64_t seq);
+  void wake_waiters(size_t n);
+  std::string encode_handle(uint64_t seq, uint32_t gen) const;
+  handle_status resolve_handle(std::string_view h, uint64_t& seq) const;
+  bool expired(const message_entry& e, int64_t now_ms) const;
+
+  const uint64_t id_;
+  const std::string name_;
+  queue_context& ctx_;
+  std::atomic<bool> deleted_{false};
+
+  mutable std::mutex mu_;
+  queue_metadata meta_;
+  boost::unordered_flat_map<uint64_t, message_entry> messages_;
+  std::deque<uint64_t> ready_;
+  min_heap delayed_;
+  min_heap inflight_;
+  uint64_t n_ready_ = 0, n_inflight_ = 0, n_delayed_ = 0;
+  std::vector<queue_waiter*> waiters_;
+  std::string scratch_;  // record encoding buffer, reused under mu_
+};
+
+inline constexpr uint64_t max_inflight_messages = 120000;
+
+}  // namespace sqsrelay::server

@@ -1,0 +1,183 @@
+#include "server/queue_attributes.h"
+
+#include <array>
+#include <charconv>
+
+#include <boost/json.hpp>
+#include <fmt/format.h>
+
+namespace sqsrelay::server {
+
+namespace {
+
+std::optional<int> parse_int(std::string_view v) {
+  int out = 0;
+  auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), out);
+  if (ec != std::errc() || p != v.data() + v.size() || v.empty()) return std::nullopt;
+  return out;
+}
+
+std::optional<sqs::api_error> set_range(int& field, std::string_view name, std::string_view v,
+                                        int lo, int hi) {
+  auto n = parse_int(v);
+  if (!n || *n < lo || *n > hi)
+    return sqs::errors::invalid_attribute_value(
+        name, fmt::format("Must be an integer from {} to {}.", lo, hi));
+  field = *n;
+  return std::nullopt;
+}
+
+std::optional<sqs::api_error> set_redrive_policy(queue_attributes& a, std::string_view v) {
+  if (v.empty()) {
+    a.redrive_policy.clear();
+    a.dead_letter_target_arn.clear();
+    a.max_receive_count = 0;
+    return std::nullopt;
+  }
+  boost::system::error_code ec;
+  auto j = boost::json::parse(v, ec);
+  if (ec || !j.is_object())
+    return sqs::errors::invalid_attribute_value("RedrivePolicy", "Invalid JSON.");
+  auto& o = j.as_object();
+  auto* arn = o.if_contains("deadLetterTargetArn");
+  auto* count = o.if_contains("maxReceiveCount");
+  if (!arn || !arn->is_string())
+    return sqs::errors::invalid_attribute_value(
+        "RedrivePolicy", "Redrive policy does not contain mandatory attribute: deadLetterTargetArn.");
+  int n = 10;
+  if (count) {
+    std::optional<int> parsed;
+    if (count->is_int64()) parsed = static_cast<int>(count->as_int64());
+    if (count->is_string()) parsed = parse_int(count->as_string());
+    if (!parsed || *parsed < 1 || *parsed > 1000)
+      return sqs::errors::invalid_attribute_value(
+          "RedrivePolicy", "Value for maxReceiveCount must be an integer from 1 to 1000.");
+    n = *parsed;
+  }
+  a.dead_letter_target_arn = std::string(arn->as_string());
+  a.max_receive_count = n;
+  a.redrive_policy = fmt::format(R"({{"deadLetterTargetArn":"{}","maxReceiveCount":{}}})",
+                                 a.dead_letter_target_arn, n);
+  return std::nullopt;
+}
+
+std::optional<sqs::api_error> set_redrive_allow_policy(queue_attributes& a, std::string_view v) {
+  if (v.empty()) {
+    a.redrive_allow_policy.clear();
+    return std::nullopt;
+  }
+  boost::system::error_code ec;
+  auto j = boost::json::parse(v, ec);
+  if (ec || !j.is_object())
+    return sqs::errors::invalid_attribute_value("RedriveAllowPolicy", "Invalid JSON.");
+  auto* perm = j.as_object().if_contains("redrivePermission");
+  if (!perm || !perm->is_string())
+    return sqs::errors::invalid_attribute_value(
+        "RedriveAllowPolicy", "Missing redrivePermission (allowAll, denyAll or byQueue).");
+  std::string_view p = perm->as_string();
+  auto* src = j.as_object().if_contains("sourceQueueArns");
+  if (p == "byQueue") {
+    if (!src || !src->is_array() || src->as_array().empty() || src->as_array().size() > 10)
+      return sqs::errors::invalid_attribute_value(
+          "RedriveAllowPolicy", "byQueue needs 1 to 10 sourceQueueArns.");
+  } else if (p != "allowAll" && p != "denyAll") {
+    return sqs::errors::invalid_attribute_value(
+        "RedriveAllowPolicy", "redrivePermission must be allowAll, denyAll or byQueue.");
+  } else if (src) {
+    return sqs::errors::invalid_attribute_value(
+        "RedriveAllowPolicy", "sourceQueueArns is only allowed with byQueue.");
+  }
+  a.redrive_allow_policy = boost::json::serialize(j);
+  return std::nullopt;
+}
+
+constexpr std::array<std::string_view, 9> read_only_names = {
+    "All",
+    "ApproximateNumberOfMessages",
+    "ApproximateNumberOfMessagesNotVisible",
+    "ApproximateNumberOfMessagesDelayed",
+    "CreatedTimestamp",
+    "LastModifiedTimestamp",
+    "QueueArn",
+    "SqsManagedSseEnabled",
+    "KmsMasterKeyId"};
+
+}  // namespace
+
+std::optional<sqs::api_error> queue_attributes::set(std::string_view name, std::string_view v) {
+  if (name == "DelaySeconds") return set_range(delay_seconds, name, v, 0, 900);
+  if (name == "MaximumMessageSize") return set_range(maximum_message_size, name, v, 1024, 1048576);
+  if (name == "MessageRetentionPeriod")
+    return set_range(message_retention_period, name, v, 60, 1209600);
+  if (name == "ReceiveMessageWaitTimeSeconds")
+    return set_range(receive_message_wait_time_seconds, name, v, 0, 20);
+  if (name == "VisibilityTimeout") return set_range(visibility_timeout, name, v, 0, 43200);
+  if (name == "KmsDataKeyReusePeriodSeconds")
+    return set_range(kms_data_key_reuse_period_seconds, name, v, 60, 86400);
+  if (name == "RedrivePolicy") return set_redrive_policy(*this, v);
+  if (name == "RedriveAllowPolicy") return set_redrive_allow_policy(*this, v);
+  if (name == "Policy") {
+    boost::system::error_code ec;
+    if (!v.empty() && (boost::json::parse(v, ec), ec))
+      return sqs::errors::invalid_attribute_value(name, "Invalid JSON policy document.");
+    policy = std::string(v);
+    return std::nullopt;
+  }
+  if (name == "KmsMasterKeyId") {
+    kms_master_key_id = std::string(v);
+    return std::nullopt;
+  }
+  if (name == "SqsManagedSseEnabled") {
+    if (v != "true" && v != "false") return sqs::errors::invalid_attribute_value(name);
+    sqs_managed_sse_enabled = v == "true";
+    return std::nullopt;
+  }
+  if (name == "FifoQueue" || name == "ContentBasedDeduplication" ||
+      name == "DeduplicationScope" || name == "FifoThroughputLimit") {
+    if (name == "FifoQueue" && v == "false") return std::nullopt;
+    return sqs::errors::unsupported_operation(fmt::format(
+        "FIFO queues are not supported by this server yet (attribute {}).", name));
+  }
+  return sqs::errors::invalid_attribute_name(name);
+}
+
+std::optional<std::string> queue_attributes::get(std::string_view name) const {
+  auto all = settable();
+  auto it = all.find(std::string(name));
+  if (it == all.end()) return std::nullopt;
+  return it->second;
+}
+
+std::map<std::string, std::string> queue_attributes::settable() const {
+  std::map<std::string, std::string> m{
+      {"DelaySeconds", std::to_string(delay_seconds)},
+      {"MaximumMessageSize", std::to_string(maximum_message_size)},
+      {"MessageRetentionPeriod", std::to_string(message_retention_period)},
+      {"ReceiveMessageWaitTimeSeconds", std::to_string(receive_message_wait_time_seconds)},
+      {"VisibilityTimeout", std::to_string(visibility_timeout)},
+      {"SqsManagedSseEnabled", sqs_managed_sse_enabled ? "true" : "false"},
+  };
+  if (!policy.empty()) m["Policy"] = policy;
+  if (!redrive_policy.empty()) m["RedrivePolicy"] = redrive_policy;
+  if (!redrive_allow_policy.empty()) m["RedriveAllowPolicy"] = redrive_allow_policy;
+  if (!kms_master_key_id.empty()) {
+    m["KmsMasterKeyId"] = kms_master_key_id;
+    m["KmsDataKeyReusePeriodSeconds"] = std::to_string(kms_data_key_reuse_period_seconds);
+  }
+  return m;
+}
+
+bool known_attribute_name(std::string_view name) {
+  for (auto n : read_only_names)
+    if (n == name) return true;
+  static constexpr std::array<std::string_view, 10> settable_names = {
+      "DelaySeconds", "MaximumMessageSize", "MessageRetentionPeriod",
+      "ReceiveMessageWaitTimeSeconds", "VisibilityTimeout", "Policy", "RedrivePolicy",
+      "RedriveAllowPolicy", "KmsDataKeyReusePeriodSeconds", "SqsManagedSseEnabled"};
+  for (auto n : settable_names)
+    if (n == name) return true;
+  return name == "FifoQueue" || name == "ContentBasedDeduplication" ||
+         name == "DeduplicationScope" || name == "FifoThroughputLimit";
+}
+
+}  // namespace sqsrelay::server

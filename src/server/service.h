@@ -1,0 +1,100 @@
+// The embedded SQS server's state: the queue registry, the catalog of queue metadata and
+// the message WAL, with recovery on open.
+//
+// Thread-safety: all methods are thread-safe. `mu_` guards the registry maps and catalog
+// writes; each queue guards its own messages. Lock order: service -> queue -> WAL.
+#pragma once
+
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <shared_mutex>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include "base/clock.h"
+#include "base/random.h"
+#include "base/result.h"
+#include "server/queue.h"
+#include "sqs/errors.h"
+#include "wal/log.h"
+
+namespace sqsrelay::server {
+
+struct service_options {
+  std::filesystem::path data_dir = "sqsrelay-data";
+  bool in_memory = false;
+  bool sync = true;  // false: never fdatasync (benchmarks of the non-durable path only)
+  std::string account_id = "000000000000";
+  std::string region = "us-east-1";
+  uint64_t segment_bytes = 64ull << 20;
+};
+
+struct recovery_report {
+  uint64_t queues = 0, messages = 0, records = 0, corrupt_records = 0, truncated_bytes = 0;
+};
+
+class service {
+ public:
+  static result<std::unique_ptr<service>> open(const service_options& o, const clock& clk,
+                                               random_source& rng, std::string* error);
+  ~service();
+  service(const service&) = delete;
+  service& operator=(const service&) = delete;
+
+  const service_options& options() const { return opts_; }
+  const recovery_report& recovery() const { return recovery_; }
+  const clock& clk() const { return clk_; }
+  random_source& rng() { return rng_; }
+  wal::log& log() { return *log_; }
+
+  std::string queue_arn(std::string_view name) const;
+  // The queue URL clients see: http://HOST/ACCOUNT/NAME, HOST from the request.
+  std::string queue_url(std::string_view host, std::string_view name) const;
+  // The queue named by a QueueUrl (any host; the last path segment is the name).
+  std::shared_ptr<queue> find_by_url(std::string_view url) const;
+  std::shared_ptr<queue> find(std::string_view name) const;
+  std::shared_ptr<queue> find_by_arn(std::string_view arn) const;
+
+  using create_result = std::variant<std::shared_ptr<queue>, sqs::api_error>;
+  create_result create_queue(std::string_view name,
+                             const std::vector<std::pair<std::string, std::string>>& attrs,
+                             const std::map<std::string, std::string>& tags);
+  std::optional<sqs::api_error> delete_queue(const std::shared_ptr<queue>& q);
+  // Runs fn on the queue's metadata, then persists the catalog.
+  std::optional<sqs::api_error> update_queue(const std::shared_ptr<queue>& q,
+                                             const std::function<void(queue_metadata&)>& fn);
+  std::vector<std::shared_ptr<queue>> list(std::string_view prefix) const;
+  // Queues whose RedrivePolicy names `arn` as their dead-letter queue.
+  std::vector<std::shared_ptr<queue>> dead_letter_sources(std::string_view arn) const;
+
+  // Drops expired messages everywhere; called periodically.
+  size_t expire_all();
+
+  uint64_t live_messages() const;
+
+ private:
+  service(const service_options& o, const clock& clk, random_source& rng);
+  result<void> recover(std::string* error);
+  void replay_record(uint8_t type, std::span<const char> payload, wal::location loc);
+  result<void> persist_catalog_locked();
+
+  service_options opts_;
+  const clock& clk_;
+  random_source& rng_;
+  std::unique_ptr<wal::env> mem_env_;
+  std::unique_ptr<wal::log> log_;
+  queue_context ctx_;
+  recovery_report recovery_;
+
+  mutable std::shared_mutex mu_;
+  uint64_t next_queue_id_ = 1;
+  std::map<std::string, std::shared_ptr<queue>, std::less<>> by_name_;
+  std::map<uint64_t, std::shared_ptr<queue>> by_id_;
+  uint64_t max_seq_seen_ = 0;
+};
+
+bool valid_queue_name(std::string_view name);
+
+}  // namespace sqsrelay::server

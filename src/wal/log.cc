@@ -1,0 +1,218 @@
+// The append path of the log and its small accessors. Opening and replay are in
+// log_open.cc, the sync thread in log_sync.cc.
+#include "wal/log.h"
+
+#include <algorithm>
+#include <cassert>
+#include <cstring>
+
+#include "wal/codec.h"
+#include "wal/log_segment.h"
+#include "wal/wal_format.h"
+
+namespace sqsrelay::wal {
+namespace {
+
+// The append buffer keeps its capacity between appends, but not a huge one-off record's.
+constexpr size_t max_kept_buffer = 4 << 20;
+
+}  // namespace
+
+log::log(const options& opts, env& e, std::unique_ptr<dir_lock> lock)
+    : opts_(opts), env_(e), lock_(std::move(lock)) {}
+
+log::~log() {
+  if (!sync_thread_.joinable()) return;
+  {
+    std::lock_guard lock(mu_);
+    stopping_ = true;
+  }
+  work_cv_.notify_one();
+  sync_thread_.join();
+}
+
+result<log::appended> log::append(uint8_t type, std::span<const std::string_view> parts,
+                                  uint32_t refs) {
+  uint64_t payload = 0;
+  for (std::string_view p : parts) payload += p.size();
+  if (payload > UINT32_MAX) return errc::record_too_large;
+  const uint64_t bytes = record_header_size + payload;
+
+  std::unique_lock lock(mu_);
+  if (failed_) return errc::log_failed;
+  replay_allowed_ = false;
+  if (needs_roll(bytes)) {
+    if (auto r = roll(); !r) return r.error();
+  }
+  encode(type, parts, payload);
+  segment_state& seg = *active_;
+  const uint64_t offset = seg.size;
+  if (auto w = seg.f->write_at(offset, buf_); !w) return undo_write(w.error(), offset);
+  if (buf_.capacity() > max_kept_buffer) std::string().swap(buf_);
+
+  seg.size += bytes;
+  seg.refs += refs;
+  const uint64_t lsn = last_lsn() + 1;
+  last_lsn_.store(lsn, std::memory_order_release);
+  if (opts_.sync) {
+    mark_unsynced(active_);
+  } else {
+    durable_lsn_.store(lsn, std::memory_order_release);
+  }
+  ++stats_.appends;
+  stats_.bytes += bytes;
+  const location loc{seg.number, static_cast<uint32_t>(payload), offset + record_header_size};
+  lock.unlock();
+  work_cv_.notify_one();
+  return appended{lsn, loc};
+}
+
+// A record never spans segments; one larger than segment_bytes gets a segment of its own.
+bool log::needs_roll(uint64_t record_bytes) const {
+  return active_->size > segment_header_size &&
+         active_->size + record_bytes > opts_.segment_bytes;
+}
+
+result<void> log::roll() {
+  if (next_segment_ > UINT32_MAX) return errc::segments_exhausted;
+  const auto number = static_cast<uint32_t>(next_segment_++);
+  SQSRELAY_TRY(seg, create_segment(number));
+  segments_.emplace(number, seg);
+  active_ = std::move(seg);
+  deletion_paused_ = false;
+  ++stats_.segments_created;
+  if (opts_.sync) {
+    dir_unsynced_ = true;  // the new name is durable only after the directory is synced
+    mark_unsynced(active_);
+  }
+  return {};
+}
+
+result<std::shared_ptr<log::segment_state>> log::create_segment(uint32_t number) {
+  const std::filesystem::path path = path_of(number);
+  SQSRELAY_TRY(f, env_.create_file(path));
+  const segment_header header = encode_segment_header(number);
+  if (auto w = f->write_at(0, header); !w) {
+    f.reset();
+    (void)env_.remove_file(path);  // best effort; recovery ignores a headerless file anyway
+    return w.error();
+  }
+  auto seg = std::make_shared<segment_state>();
+  seg->number = number;
+  seg->f = std::move(f);
+  seg->size = segment_header_size;
+  return seg;
+}
+
+void log::encode(uint8_t type, std::span<const std::string_view> parts, size_t payload) {
+  buf_.resize(record_header_size + payload);
+  buf_[record_type_offset] = static_cast<char>(type);
+  char* out = buf_.data() + record_header_size;
+  for (std::string_view p : parts) {
+    if (p.empty()) continue;  // an empty view may have a null data()
+    std::memcpy(out, p.data(), p.size());
+    out += p.size();
+  }
+  seal_record(buf_);
+}
+
+// A failed write may have left part of the record behind; cutting it off keeps the segment
+// a clean sequence of records, so the error is not fatal (ENOSPC clears once space is
+// freed). If the cut fails too, what the segment holds is unknown: fail the log.
+error_code log::undo_write(const error_code& ec, uint64_t offset) {
+  ++stats_.write_errors;
+  if (auto t = active_->f->truncate(offset); !t) fail(ec);
+  return ec;
+}
+
+void log::mark_unsynced(const std::shared_ptr<segment_state>& seg) {
+  if (seg->unsynced) return;
+  seg->unsynced = true;
+  unsynced_.push_back(seg);
+}
+
+void log::fail(const error_code& ec) {
+  if (!failed_) failed_ = ec;
+  work_cv_.notify_one();  // the sync thread fails the waiters
+}
+
+void log::when_durable(uint64_t lsn, durable_callback done) {
+  std::unique_lock lock(mu_);
+  error_code ec;
+  if (lsn <= durable_lsn()) {
+    ec = {};
+  } else if (failed_) {
+    ec = failed_;
+  } else if (lsn > last_lsn()) {
+    ec = errc::bad_lsn;
+  } else {
+    // An unsynced append up to lsn exists, so the sync thread will reach it.
+    waiters_.push_back({lsn, std::move(done)});
+    std::push_heap(waiters_.begin(), waiters_.end(),
+                   [](const waiter& a, const waiter& b) { return a.lsn > b.lsn; });
+    return;
+  }
+  lock.unlock();
+  done(ec);
+}
+
+result<void> log::read(const location& loc, char* out) const {
+  std::shared_ptr<segment_state> seg;
+  {
+    std::lock_guard lock(mu_);
+    auto it = segments_.find(loc.segment);
+    if (it == segments_.end()) return errc::bad_location;
+    seg = it->second;
+    if (loc.offset < segment_header_size || loc.offset > seg->size ||
+        seg->size - loc.offset < loc.length) {
+      return errc::bad_location;
+    }
+  }
+  if (loc.length == 0) return {};
+  return seg->f->read_at(loc.offset, std::span<char>(out, loc.length));
+}
+
+void log::add_ref(uint32_t segment, uint32_t n) {
+  std::lock_guard lock(mu_);
+  auto it = segments_.find(segment);
+  assert(it != segments_.end() && "add_ref on a deleted segment");
+  if (it != segments_.end()) it->second->refs += n;
+}
+
+void log::release(uint32_t segment, uint32_t n) {
+  bool wake = false;
+  {
+    std::lock_guard lock(mu_);
+    auto it = segments_.find(segment);
+    assert(it != segments_.end() && it->second->refs >= n && "release without a reference");
+    if (it == segments_.end()) return;
+    auto& seg = *it->second;
+    seg.refs -= std::min<uint64_t>(seg.refs, n);
+    if (seg.refs == 0) {
+      seg.released_at = last_lsn();
+      wake = it == segments_.begin();
+    }
+  }
+  if (wake) work_cv_.notify_one();
+}
+
+uint32_t log::active_segment() const {
+  std::lock_guard lock(mu_);
+  return active_->number;
+}
+
+log::stats log::get_stats() const {
+  std::lock_guard lock(mu_);
+  return stats_;
+}
+
+bool log::failed() const {
+  std::lock_guard lock(mu_);
+  return static_cast<bool>(failed_);
+}
+
+std::filesystem::path log::path_of(uint32_t number) const {
+  return opts_.dir / segment_file_name(number);
+}
+
+}  // namespace sqsrelay::wal

@@ -1,0 +1,213 @@
+// The write-ahead log: a directory of append-only segment files, a checksum per record, and
+// one sync thread that group-commits. Byte format: docs/wal_format.md.
+//
+// Threading: every public method is thread-safe. Appends are serialised by an internal mutex
+// (one write syscall each); durability is decided by the sync thread, which loops
+// { wait for unsynced appends; fdatasync each segment holding them (and fsync the directory
+// after a segment was created); publish the durable lsn; run the callbacks waiting for it }.
+// Appends made while an fdatasync runs share the next one.
+//
+// Durability: a record is durable once durable_lsn() >= its lsn, i.e. when its
+// when_durable() callback reports success. Nothing is durable before that, whatever the
+// env. LSNs number the appends of one open log from 1; they are not stored on disk.
+//
+// Failure: an fdatasync error (or a write error that cannot be rolled back) puts the log in
+// the failed state for good: appends fail with errc::log_failed and every waiter not yet
+// durable gets the error, because after a failed fsync the kernel may have dropped the
+// dirty pages (PostgreSQL "fsyncgate"). Reopening recovers what reached the disk.
+//
+// Segment lifetime: each segment counts references to its live records. The oldest
+// segment is deleted (by the sync thread, file then directory sync, one at a time) when it
+// is not the active one, holds no references, the state that released its last reference
+// is durable, and replay() has run. Deleting only a prefix keeps the delete records of a
+// later segment in place while any older segment they refer to may still come back.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <span>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <vector>
+
+#include "base/result.h"
+#include "wal/durable_callback.h"
+#include "wal/env.h"
+#include "wal/errc.h"
+
+namespace sqsrelay::wal {
+
+// Where one record's payload bytes (or a range inside them) are: `length` bytes at file
+// offset `offset` of segment `segment`. Segment 0 is never used, so a default is invalid.
+struct location {
+  uint32_t segment = 0;
+  uint32_t length = 0;
+  uint64_t offset = 0;
+};
+
+struct options {
+  std::filesystem::path dir;          // created if missing; the in-memory env accepts any
+  uint64_t segment_bytes = 64 << 20;  // roll to a new segment past this many bytes
+  bool sync = true;                   // false: never fdatasync; appends are durable at once
+                                      // (tests, benchmarks, or an env with no disk)
+};
+
+struct recovery_stats {
+  uint64_t records = 0;          // intact records replayed
+  uint64_t segments = 0;         // segments replayed
+  uint64_t truncated_bytes = 0;  // torn tail cut from the last segment at open
+  uint64_t corrupt_records = 0;  // damaged stretches skipped (the log resynced after them)
+  uint64_t skipped_bytes = 0;    // bytes in those stretches
+  uint64_t ignored_files = 0;    // files in the directory that are not segments; kept
+};
+
+class log {
+ public:
+  using replay_fn = std::function<void(uint8_t type, std::span<const char> payload, location)>;
+
+  struct appended {
+    uint64_t lsn = 0;
+    location loc;  // the whole payload
+  };
+
+  struct stats {
+    uint64_t appends = 0;
+    uint64_t bytes = 0;  // record bytes written, headers included
+    uint64_t syncs = 0;  // group commits (each one fdatasync per unsynced segment)
+    uint64_t segments_created = 0;
+    uint64_t segments_deleted = 0;
+    uint64_t sync_errors = 0;
+    uint64_t write_errors = 0;
+    uint64_t delete_errors = 0;
+  };
+
+  // Opens (creating if needed) the log in opts.dir: locks the directory, checks every
+  // segment header, truncates a torn tail off the last segment and starts the sync thread.
+  // Damaged data never fails open; I/O errors and a newer format version do. `e` must
+  // outlive the log.
+  [[nodiscard]] static result<std::unique_ptr<log>> open(const options& opts, env& e);
+
+  // Syncs everything appended, runs the remaining callbacks and stops the sync thread.
+  // Must not be called from a callback.
+  ~log();
+  log(const log&) = delete;
+  log& operator=(const log&) = delete;
+
+  // Calls fn for every intact record in append order, then allows segment deletion. Only
+  // once, before the first append (errc::replay_not_allowed otherwise). fn may call
+  // add_ref(); the payload span is valid during the call only.
+  [[nodiscard]] result<recovery_stats> replay(const replay_fn& fn);
+
+  // Appends one record made of the concatenation of `parts` (one write syscall) and takes
+  // `refs` references on its segment atomically with it: pass the number of live entries
+  // in the payload (0 for a record that keeps nothing alive, such as a delete). Taking them
+  // later with add_ref() would race with the deletion of a segment that just stopped being
+  // the active one. On success the bytes are in the segment and visible to read(), but not
+  // durable: wait with when_durable(). A write error is returned after the partial record
+  // is cut off again (the log stays usable, e.g. after ENOSPC); if that fails, the log
+  // fails.
+  [[nodiscard]] result<appended> append(uint8_t type, std::span<const std::string_view> parts,
+                                        uint32_t refs = 0);
+  [[nodiscard]] result<appended> append(uint8_t type, std::string_view payload,
+                                        uint32_t refs = 0) {
+    return append(type, std::span<const std::string_view>(&payload, 1), refs);
+  }
+
+  // Calls done(ec) once every record with lsn <= `lsn` is durable (ec empty), or with the
+  // error that made the log fail. Runs on the sync thread, or inline when the answer is
+  // already known (already durable, failed, or errc::bad_lsn for an lsn never appended).
+  // done must not block for long: the next group commit waits for it.
+  void when_durable(uint64_t lsn, durable_callback done);
+
+  // Reads loc.length bytes at loc into out: any range of written payload bytes of a live
+  // segment, such as one message inside a record's payload. errc::bad_location when the
+  // range is not written data of a live segment. Does not wait for appends.
+  [[nodiscard]] result<void> read(const location& loc, char* out) const;
+
+  // Reference counts of live records per segment. add_ref() on a deleted segment is a
+  // caller bug (asserted). Call release() after appending the record that makes the
+  // entries dead, so that the deletion waits for that record to be durable.
+  void add_ref(uint32_t segment, uint32_t n = 1);
+  void release(uint32_t segment, uint32_t n = 1);
+
+  uint64_t last_lsn() const { return last_lsn_.load(std::memory_order_acquire); }
+  uint64_t durable_lsn() const { return durable_lsn_.load(std::memory_order_acquire); }
+  uint32_t active_segment() const;
+  stats get_stats() const;
+  bool failed() const;
+
+ private:
+  struct segment_state;
+  struct waiter {
+    uint64_t lsn;
+    durable_callback done;
+  };
+
+  log(const options& opts, env& e, std::unique_ptr<dir_lock> lock);
+
+  // Opening (log_open.cc).
+  result<void> recover();
+  result<void> open_segment(uint32_t number, uint32_t newest, recovery_stats& st);
+  result<void> adopt_tail(uint32_t newest);
+  result<void> trim_tail(segment_state& seg);
+  result<std::string> read_body(const segment_state& seg, uint64_t end) const;
+  std::filesystem::path path_of(uint32_t number) const;
+
+  // Appending (log.cc); all require mu_.
+  bool needs_roll(uint64_t record_bytes) const;
+  result<void> roll();
+  result<std::shared_ptr<segment_state>> create_segment(uint32_t number);
+  void encode(uint8_t type, std::span<const std::string_view> parts, size_t payload);
+  error_code undo_write(const error_code& ec, uint64_t offset);
+  void mark_unsynced(const std::shared_ptr<segment_state>& seg);
+  void fail(const error_code& ec);
+
+  // The sync thread (log_sync.cc).
+  void sync_loop();
+  bool has_sync_work() const;       // requires mu_
+  void sync_batch(std::unique_lock<std::mutex>& lock);
+  error_code sync_files(bool dir);  // syncs syncing_; runs without mu_
+  void run_callbacks(std::unique_lock<std::mutex>& lock);
+  std::shared_ptr<segment_state> deletable() const;  // requires mu_
+  void delete_segment(std::shared_ptr<segment_state> seg, std::unique_lock<std::mutex>& lock);
+
+  const options opts_;
+  env& env_;
+  std::unique_ptr<dir_lock> lock_;
+
+  mutable std::mutex mu_;
+  std::condition_variable work_cv_;  // the sync thread waits here for work
+
+  // Live segments by number; readers and the sync thread keep a segment alive (and its
+  // file open) through the shared_ptr while they use it.
+  std::map<uint32_t, std::shared_ptr<segment_state>> segments_;  // guarded by mu_
+  std::shared_ptr<segment_state> active_;                         // guarded by mu_
+  uint64_t next_segment_ = 0;                               // guarded by mu_
+  std::vector<std::shared_ptr<segment_state>> unsynced_;  // with data not synced; guarded by mu_
+  bool dir_unsynced_ = false;   // a segment was created since the last dir sync; mu_
+  std::string buf_;             // record being appended, reused; guarded by mu_
+  std::vector<waiter> waiters_;  // min-heap on lsn; guarded by mu_
+  error_code failed_;           // guarded by mu_
+  bool replay_allowed_ = true;  // guarded by mu_
+  bool replayed_ = false;       // guarded by mu_
+  bool deletion_paused_ = false;  // after a failed remove, until the next roll; mu_
+  bool stopping_ = false;       // guarded by mu_
+  recovery_stats recovery_;     // what open() found; guarded by mu_
+  stats stats_;                 // guarded by mu_
+  std::atomic<uint64_t> last_lsn_{0};     // written under mu_
+  std::atomic<uint64_t> durable_lsn_{0};  // written under mu_
+
+  // Owned by the sync thread.
+  std::vector<std::shared_ptr<segment_state>> syncing_;
+  std::vector<waiter> ready_;
+  std::thread sync_thread_;
+};
+
+}  // namespace sqsrelay::wal
