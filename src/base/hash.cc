@@ -64,8 +64,8 @@ namespace {
 // Boost.CRC is byte-at-a-time; on x86-64 the crc32 instruction is ~20x faster, which matters
 // because every spool and store record is checksummed on the write path.
 uint32_t crc32c_portable(const void* data, size_t n, uint32_t seed) {
-  boost::crc_optimal<32, 0x1EDC6F41, 0xFFFFFFFF, 0xFFFFFFFF, true, true> crc;
-  (void)seed;
+  // Chaining: a CRC seeded with a previous value starts from its (un-reflected) remainder.
+  boost::crc_optimal<32, 0x1EDC6F41, 0xFFFFFFFF, 0xFFFFFFFF, true, true> crc(~seed);
   crc.process_bytes(data, n);
   return crc.checksum();
 }
@@ -95,10 +95,6 @@ uint32_t crc32c(const void* data, size_t n, uint32_t seed) {
   static const bool hw = __builtin_cpu_supports("sse4.2");
   if (hw) return crc32c_hw(data, n, seed);
 #endif
-  if (seed != 0) {
-    // The portable path only supports a fresh checksum; chain through the hw-equivalent form.
-    throw std::logic_error("crc32c: seeded portable crc unsupported");
-  }
   return crc32c_portable(data, n, seed);
 }
 

@@ -34,7 +34,8 @@ sha256_digest sha256(std::string_view data);
 sha256_digest hmac_sha256(std::string_view key, std::string_view data);
 sha256_digest hmac_sha256(std::span<const uint8_t> key, std::string_view data);
 
-// CRC32C (Castagnoli). Uses the SSE4.2 instruction when the CPU has it.
+// CRC32C (Castagnoli). Uses the SSE4.2 instruction when the CPU has it. `seed` is a
+// previous result, to checksum data in pieces: crc32c(b, nb, crc32c(a, na)) == crc32c(ab).
 uint32_t crc32c(const void* data, size_t n, uint32_t seed = 0);
 
 std::string to_hex(std::span<const uint8_t> bytes);

@@ -24,6 +24,7 @@ TEST(hash, crc32c_matches_castagnoli_check_value) {
   EXPECT_EQ(crc32c("123456789", 9), 0xE3069283u);
   std::string zeros(32, '\0');
   EXPECT_EQ(crc32c(zeros.data(), zeros.size()), 0x8A9136AAu);  // RFC 3720 B.4
+  EXPECT_EQ(crc32c("6789", 4, crc32c("12345", 5)), 0xE3069283u);  // chained in pieces
 }
 
 TEST(hash, base64_round_trips_and_rejects_garbage) {

@@ -1,0 +1,309 @@
+// The SQS actions through the real handlers, on an in-memory or temp-dir store with a manual
+// clock: visibility, delays, redrive, retention, receipts, validation, recovery.
+#include "server/api.h"
+
+#include <gtest/gtest.h>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/use_future.hpp>
+#include <boost/json.hpp>
+#include <filesystem>
+
+#include "base/hash.h"
+
+namespace sqsrelay::server {
+namespace {
+
+namespace json = boost::json;
+using namespace std::chrono_literals;
+
+class api_test : public ::testing::Test {
+ protected:
+  void SetUp() override { open(true); }
+
+  void open(bool in_memory) {
+    a_.reset();
+    svc_.reset();
+    service_options o;
+    o.in_memory = in_memory;
+    o.data_dir = dir_;
+    std::string err;
+    auto s = service::open(o, clk_, rng_, &err);
+    ASSERT_TRUE(s) << err;
+    svc_ = std::move(*s);
+    a_ = std::make_unique<api>(*svc_);
+  }
+
+  api_outcome call(std::string action, json::object req) {
+    request_context ctx{"localhost:9324", "", "000000000000"};
+    auto f = boost::asio::co_spawn(ioc_, a_->handle(action, std::move(req), ctx),
+                                   boost::asio::use_future);
+    ioc_.restart();
+    ioc_.run();
+    return f.get();
+  }
+  json::object ok(std::string action, json::object req) {
+    auto out = call(action, std::move(req));
+    EXPECT_FALSE(out.error) << action << ": " << (out.error ? out.error->message : "");
+    return out.result;
+  }
+  std::string error_code(std::string action, json::object req) {
+    auto out = call(action, std::move(req));
+    return out.error ? out.error->type : "(none)";
+  }
+  std::string create(std::string name, json::object attrs = {}) {
+    json::object req{{"QueueName", name}};
+    if (!attrs.empty()) req["Attributes"] = attrs;
+    return std::string(ok("CreateQueue", req).at("QueueUrl").as_string());
+  }
+  json::array receive(const std::string& url, int max = 10, int vt = -1) {
+    json::object req{{"QueueUrl", url}, {"MaxNumberOfMessages", max},
+                     {"AttributeNames", json::array{"All"}},
+                     {"MessageAttributeNames", json::array{"All"}}};
+    if (vt >= 0) req["VisibilityTimeout"] = vt;
+    auto r = ok("ReceiveMessage", req);
+    auto* m = r.if_contains("Messages");
+    return m ? m->as_array() : json::array{};
+  }
+  void send(const std::string& url, std::string body, json::object extra = {}) {
+    extra["QueueUrl"] = url;
+    extra["MessageBody"] = body;
+    ok("SendMessage", extra);
+  }
+  std::string attr(const std::string& url, std::string name) {
+    auto r = ok("GetQueueAttributes",
+                {{"QueueUrl", url}, {"AttributeNames", json::array{json::string(name)}}});
+    return std::string(r.at("Attributes").at(name).as_string());
+  }
+
+  std::filesystem::path dir_ = std::filesystem::temp_directory_path() /
+                               ("sqsrelay-api-test-" + std::to_string(::getpid()) + "-" +
+                                ::testing::UnitTest::GetInstance()->current_test_info()->name());
+  manual_clock clk_{std::chrono::system_clock::time_point(1'700'000'000s)};
+  random_source rng_{7};
+  boost::asio::io_context ioc_;
+  std::unique_ptr<service> svc_;
+  std::unique_ptr<api> a_;
+
+  void TearDown() override {
+    a_.reset();
+    svc_.reset();
+    std::filesystem::remove_all(dir_);
+  }
+};
+
+TEST_F(api_test, message_becomes_visible_again_after_its_visibility_timeout) {
+  auto url = create("q", {{"VisibilityTimeout", "30"}});
+  send(url, "hello");
+  ASSERT_EQ(receive(url).size(), 1u);
+  EXPECT_TRUE(receive(url).empty());
+  clk_.advance(29s);
+  EXPECT_TRUE(receive(url).empty());
+  clk_.advance(2s);
+  auto again = receive(url);
+  ASSERT_EQ(again.size(), 1u);
+  EXPECT_EQ(again[0].at("Attributes").at("ApproximateReceiveCount").as_string(), "2");
+}
+
+TEST_F(api_test, each_receive_gets_a_new_handle_and_only_the_latest_deletes) {
+  auto url = create("q");
+  send(url, "m");
+  auto first = receive(url, 1, 0);
+  auto second = receive(url, 1, 60);
+  ASSERT_EQ(first.size(), 1u);
+  ASSERT_EQ(second.size(), 1u);
+  auto h1 = first[0].at("ReceiptHandle").as_string();
+  auto h2 = second[0].at("ReceiptHandle").as_string();
+  EXPECT_NE(h1, h2);
+  ok("DeleteMessage", {{"QueueUrl", url}, {"ReceiptHandle", h1}});  // stale: no-op
+  EXPECT_EQ(attr(url, "ApproximateNumberOfMessagesNotVisible"), "1");
+  ok("DeleteMessage", {{"QueueUrl", url}, {"ReceiptHandle", h2}});
+  EXPECT_EQ(attr(url, "ApproximateNumberOfMessagesNotVisible"), "0");
+  EXPECT_EQ(error_code("DeleteMessage", {{"QueueUrl", url}, {"ReceiptHandle", "garbage"}}),
+            "ReceiptHandleIsInvalid");
+}
+
+TEST_F(api_test, queue_and_message_delays_hold_messages_back) {
+  auto url = create("q", {{"DelaySeconds", "10"}});
+  send(url, "queue-delay");
+  send(url, "no-delay", {{"DelaySeconds", 0}});
+  EXPECT_EQ(attr(url, "ApproximateNumberOfMessagesDelayed"), "1");
+  auto now = receive(url);
+  ASSERT_EQ(now.size(), 1u);
+  EXPECT_EQ(now[0].at("Body").as_string(), "no-delay");
+  clk_.advance(10s);
+  auto later = receive(url);
+  ASSERT_EQ(later.size(), 1u);
+  EXPECT_EQ(later[0].at("Body").as_string(), "queue-delay");
+}
+
+TEST_F(api_test, message_moves_to_the_dead_letter_queue_after_max_receive_count) {
+  auto dlq = create("dlq");
+  auto arn = attr(dlq, "QueueArn");
+  auto src = create("src", {{"RedrivePolicy", R"({"deadLetterTargetArn":")" + arn +
+                                                  R"(","maxReceiveCount":"2"})"}});
+  send(src, "poison");
+  for (int i = 0; i < 2; ++i) ASSERT_EQ(receive(src, 1, 0).size(), 1u);
+  EXPECT_TRUE(receive(src, 1, 0).empty());
+  auto moved = receive(dlq);
+  ASSERT_EQ(moved.size(), 1u);
+  EXPECT_EQ(moved[0].at("Body").as_string(), "poison");
+  auto sources = ok("ListDeadLetterSourceQueues", {{"QueueUrl", dlq}});
+  ASSERT_EQ(sources.at("queueUrls").as_array().size(), 1u);
+}
+
+TEST_F(api_test, redrive_allow_policy_deny_all_refuses_sources) {
+  auto dlq = create("dlq", {{"RedriveAllowPolicy", R"({"redrivePermission":"denyAll"})"}});
+  auto arn = attr(dlq, "QueueArn");
+  auto src = create("src");
+  EXPECT_EQ(error_code("SetQueueAttributes",
+                       {{"QueueUrl", src},
+                        {"Attributes", {{"RedrivePolicy", R"({"deadLetterTargetArn":")" + arn +
+                                                              R"(","maxReceiveCount":3})"}}}}),
+            "InvalidParameterValue");
+}
+
+TEST_F(api_test, expired_messages_disappear_after_the_retention_period) {
+  auto url = create("q", {{"MessageRetentionPeriod", "60"}});
+  send(url, "old");
+  clk_.advance(61s);
+  svc_->expire_all();
+  EXPECT_EQ(attr(url, "ApproximateNumberOfMessages"), "0");
+  EXPECT_TRUE(receive(url).empty());
+}
+
+TEST_F(api_test, md5_of_attributes_matches_the_sqs_algorithm) {
+  auto url = create("q");
+  auto r = ok("SendMessage",
+              {{"QueueUrl", url},
+               {"MessageBody", "body"},
+               {"MessageAttributes", {{"b", {{"DataType", "Binary"}, {"BinaryValue", "AAEC"}}},
+                                      {"a", {{"DataType", "String"}, {"StringValue", "x"}}}}}});
+  // Independent encoding: sorted names, u32 BE lengths, transport byte 1 (string) / 2 (binary).
+  std::string enc;
+  auto u32 = [&](uint32_t n) {
+    for (int s = 24; s >= 0; s -= 8) enc.push_back(static_cast<char>(n >> s));
+  };
+  u32(1); enc += "a"; u32(6); enc += "String"; enc.push_back(1); u32(1); enc += "x";
+  u32(1); enc += "b"; u32(6); enc += "Binary"; enc.push_back(2); u32(3);
+  enc += std::string("\x00\x01\x02", 3);
+  EXPECT_EQ(r.at("MD5OfMessageAttributes").as_string(), to_hex(md5(enc)));
+  EXPECT_EQ(r.at("MD5OfMessageBody").as_string(), to_hex(md5("body")));
+}
+
+TEST_F(api_test, batch_validation_uses_aws_error_codes) {
+  auto url = create("q");
+  auto entry = [](std::string id, std::string body) {
+    return json::object{{"Id", id}, {"MessageBody", body}};
+  };
+  EXPECT_EQ(error_code("SendMessageBatch", {{"QueueUrl", url}, {"Entries", json::array{}}}),
+            "EmptyBatchRequest");
+  json::array eleven;
+  for (int i = 0; i < 11; ++i) eleven.push_back(entry("e" + std::to_string(i), "x"));
+  EXPECT_EQ(error_code("SendMessageBatch", {{"QueueUrl", url}, {"Entries", eleven}}),
+            "TooManyEntriesInBatchRequest");
+  EXPECT_EQ(error_code("SendMessageBatch",
+                       {{"QueueUrl", url}, {"Entries", json::array{entry("a", "x"), entry("a", "y")}}}),
+            "BatchEntryIdsNotDistinct");
+  EXPECT_EQ(error_code("SendMessageBatch",
+                       {{"QueueUrl", url}, {"Entries", json::array{entry("bad id!", "x")}}}),
+            "InvalidBatchEntryId");
+  json::array big;
+  for (int i = 0; i < 2; ++i) big.push_back(entry("b" + std::to_string(i), std::string(600000, 'x')));
+  EXPECT_EQ(error_code("SendMessageBatch", {{"QueueUrl", url}, {"Entries", big}}),
+            "BatchRequestTooLong");
+  auto mixed = ok("SendMessageBatch",
+                  {{"QueueUrl", url},
+                   {"Entries", json::array{entry("good", "ok"), entry("bad", std::string("\x01", 1))}}});
+  ASSERT_EQ(mixed.at("Successful").as_array().size(), 1u);
+  ASSERT_EQ(mixed.at("Failed").as_array().size(), 1u);
+  EXPECT_EQ(mixed.at("Failed").as_array()[0].at("Code").as_string(), "InvalidMessageContents");
+  EXPECT_TRUE(mixed.at("Failed").as_array()[0].at("SenderFault").as_bool());
+}
+
+TEST_F(api_test, maximum_message_size_counts_attributes) {
+  auto url = create("q", {{"MaximumMessageSize", "1024"}});
+  send(url, std::string(1024, 'x'));
+  EXPECT_EQ(error_code("SendMessage", {{"QueueUrl", url},
+                                       {"MessageBody", std::string(1020, 'x')},
+                                       {"MessageAttributes",
+                                        {{"ab", {{"DataType", "String"}, {"StringValue", "v"}}}}}}),
+            "InvalidParameterValue");
+}
+
+TEST_F(api_test, create_queue_is_idempotent_only_with_equal_attributes) {
+  create("q", {{"VisibilityTimeout", "10"}});
+  create("q", {{"VisibilityTimeout", "10"}});
+  create("q");
+  EXPECT_EQ(error_code("CreateQueue", {{"QueueName", "q"}, {"Attributes", {{"VisibilityTimeout", "11"}}}}),
+            "QueueNameExists");
+  EXPECT_EQ(error_code("CreateQueue", {{"QueueName", "bad name"}}), "InvalidParameterValue");
+  EXPECT_EQ(error_code("CreateQueue", {{"QueueName", "f.fifo"}}), "UnsupportedOperation");
+  EXPECT_EQ(error_code("CreateQueue", {{"QueueName", "q2"}, {"Attributes", {{"DelaySeconds", "901"}}}}),
+            "InvalidAttributeValue");
+  EXPECT_EQ(error_code("CreateQueue", {{"QueueName", "q2"}, {"Attributes", {{"Nope", "1"}}}}),
+            "InvalidAttributeName");
+}
+
+TEST_F(api_test, deleted_queue_name_is_reusable_at_once_and_starts_empty) {
+  auto url = create("q");
+  send(url, "before");
+  ok("DeleteQueue", {{"QueueUrl", url}});
+  EXPECT_EQ(error_code("GetQueueAttributes", {{"QueueUrl", url}}), "QueueDoesNotExist");
+  url = create("q");
+  EXPECT_TRUE(receive(url).empty());
+}
+
+TEST_F(api_test, list_queues_paginates_with_next_token) {
+  for (int i = 0; i < 5; ++i) create("p" + std::to_string(i));
+  create("other");
+  auto page = ok("ListQueues", {{"QueueNamePrefix", "p"}, {"MaxResults", 3}});
+  EXPECT_EQ(page.at("QueueUrls").as_array().size(), 3u);
+  auto rest = ok("ListQueues", {{"QueueNamePrefix", "p"}, {"MaxResults", 3},
+                                {"NextToken", page.at("NextToken")}});
+  EXPECT_EQ(rest.at("QueueUrls").as_array().size(), 2u);
+  EXPECT_FALSE(rest.contains("NextToken"));
+}
+
+TEST_F(api_test, change_visibility_requires_an_in_flight_message) {
+  auto url = create("q");
+  send(url, "m");
+  auto got = receive(url, 1, 30);
+  auto h = got[0].at("ReceiptHandle");
+  ok("ChangeMessageVisibility", {{"QueueUrl", url}, {"ReceiptHandle", h}, {"VisibilityTimeout", 0}});
+  EXPECT_EQ(error_code("ChangeMessageVisibility",
+                       {{"QueueUrl", url}, {"ReceiptHandle", h}, {"VisibilityTimeout", 10}}),
+            "MessageNotInflight");
+  EXPECT_EQ(receive(url).size(), 1u);
+}
+
+TEST_F(api_test, restart_restores_queues_messages_and_forgets_receives) {
+  open(false);
+  auto url = create("q", {{"VisibilityTimeout", "100"}});
+  ok("TagQueue", {{"QueueUrl", url}, {"Tags", {{"team", "a"}}}});
+  for (int i = 0; i < 5; ++i) send(url, "m" + std::to_string(i));
+  auto got = receive(url, 2);
+  ASSERT_EQ(got.size(), 2u);
+  ok("DeleteMessage", {{"QueueUrl", url}, {"ReceiptHandle", got[0].at("ReceiptHandle")}});
+  open(false);
+  EXPECT_EQ(attr(url, "VisibilityTimeout"), "100");
+  EXPECT_EQ(ok("ListQueueTags", {{"QueueUrl", url}}).at("Tags").at("team").as_string(), "a");
+  auto after = receive(url, 10);
+  EXPECT_EQ(after.size(), 4u);  // 5 sent, 1 deleted; the in-flight one is visible again
+  for (auto& m : after) EXPECT_NE(m.at("Body"), got[0].at("Body"));
+}
+
+TEST_F(api_test, unknown_actions_and_unsupported_features_get_clear_errors) {
+  EXPECT_EQ(error_code("Frobnicate", {}), "InvalidAction");
+  EXPECT_EQ(error_code("AddPermission", {}), "UnsupportedOperation");
+  EXPECT_EQ(error_code("SendMessage", {{"QueueUrl", "http://h/0/nope"}, {"MessageBody", "x"}}),
+            "QueueDoesNotExist");
+  auto url = create("q");
+  EXPECT_EQ(error_code("SendMessage", {{"QueueUrl", url}}), "MissingParameter");
+  EXPECT_EQ(error_code("ReceiveMessage", {{"QueueUrl", url}, {"MaxNumberOfMessages", 11}}),
+            "InvalidParameterValue");
+}
+
+}  // namespace
+}  // namespace sqsrelay::server
