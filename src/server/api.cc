@@ -370,7 +370,7 @@ maybe_error check_redrive_target(service& svc, const queue& source, const queue_
         "Value {} for parameter RedrivePolicy is invalid. Reason: Dead letter target does "
         "not exist.",
         a.redrive_policy));
-  std::string allow = dlq->metadata().attributes.redrive_allow_policy;
+  std::string allow = dlq->attributes()->redrive_allow_policy;
   if (allow.empty()) return std::nullopt;
   auto j = json::parse(allow);
   std::string_view perm = j.as_object().at("redrivePermission").as_string();
@@ -572,10 +572,10 @@ namespace {
 asio::awaitable<outcome> send_message(handler_env h) {
   std::shared_ptr<queue> q;
   if (auto e = get_queue(h.svc, h.req, h.ctx, q)) co_return fail(*e);
-  auto attrs = q->metadata().attributes;
+  auto attrs = q->attributes();
   attribute_buffers buf;
   parsed_message pm;
-  if (auto e = parse_message(h.req, attrs, pm, buf, h.svc.rng())) co_return fail(*e);
+  if (auto e = parse_message(h.req, *attrs, pm, buf, h.svc.rng())) co_return fail(*e);
   pm.m.attributes = pm.attrs;
   auto lsn = q->send(std::span(&pm.m, 1), h.svc.clk().wall_ms(), h.ctx.sender_id);
   if (!lsn)
@@ -590,7 +590,7 @@ asio::awaitable<outcome> send_message_batch(handler_env h) {
   if (auto e = get_queue(h.svc, h.req, h.ctx, q)) co_return fail(*e);
   const json::array* entries = nullptr;
   if (auto e = check_batch(h.req, "SendMessageBatchRequestEntry", entries)) co_return fail(*e);
-  auto attrs = q->metadata().attributes;
+  auto attrs = q->attributes();
   attribute_buffers buf;
   std::vector<parsed_message> ok;
   std::vector<std::string_view> ok_ids;
@@ -601,7 +601,7 @@ asio::awaitable<outcome> send_message_batch(handler_env h) {
     auto& eo = ev.as_object();
     std::string_view id = eo.at("Id").as_string();
     parsed_message pm;
-    if (auto e = parse_message(eo, attrs, pm, buf, h.svc.rng())) {
+    if (auto e = parse_message(eo, *attrs, pm, buf, h.svc.rng())) {
       failed.push_back(failed_entry(id, *e));
       continue;
     }
@@ -648,11 +648,10 @@ asio::awaitable<outcome> receive_message(handler_env h) {
   if (auto e = get_queue(h.svc, h.req, h.ctx, q)) co_return fail(*e);
   receive_request rr;
   if (auto e = parse_receive(h.req, rr)) co_return fail(*e);
-  auto meta = q->metadata();
+  auto attrs = q->attributes();
   std::shared_ptr<queue> dlq;
-  if (!meta.attributes.dead_letter_target_arn.empty())
-    dlq = h.svc.find_by_arn(meta.attributes.dead_letter_target_arn);
-  int64_t wait_s = rr.wait ? *rr.wait : meta.attributes.receive_message_wait_time_seconds;
+  if (!attrs->dead_letter_target_arn.empty()) dlq = h.svc.find_by_arn(attrs->dead_letter_target_arn);
+  int64_t wait_s = rr.wait ? *rr.wait : attrs->receive_message_wait_time_seconds;
   int64_t deadline = h.svc.clk().wall_ms() + wait_s * 1000;
   auto ex = co_await asio::this_coro::executor;
   queue::receive_result got;
@@ -663,7 +662,7 @@ asio::awaitable<outcome> receive_message(handler_env h) {
     queue::receive_options o;
     o.max_messages = rr.max_messages;
     o.visibility_timeout =
-        static_cast<int>(rr.visibility ? *rr.visibility : meta.attributes.visibility_timeout);
+        static_cast<int>(rr.visibility ? *rr.visibility : attrs->visibility_timeout);
     o.now_ms = now;
     o.dead_letter = dlq && !dlq->deleted() ? dlq.get() : nullptr;
     o.park_if_empty = now < deadline ? &w : nullptr;

@@ -69,6 +69,7 @@ std::variant<decoded, api_error> decode_json(const http::request& req, std::stri
                                              json::storage_ptr sp, size_t max_depth) {
   decoded d;
   d.proto = protocol::json;
+  d.body = json::object(sp);  // same arena as the parse below, so the move is a move
   if (target.substr(0, target_prefix.size()) != target_prefix)
     return sqs::errors::invalid_action(target);
   d.action = std::string(target.substr(target_prefix.size()));

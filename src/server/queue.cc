@@ -11,16 +11,26 @@
 namespace sqsrelay::server {
 
 queue::queue(queue_metadata meta, queue_context& ctx)
-    : id_(meta.id), name_(meta.name), ctx_(ctx), meta_(std::move(meta)) {}
+    : id_(meta.id),
+      name_(meta.name),
+      ctx_(ctx),
+      meta_(std::move(meta)),
+      attrs_(std::make_shared<const queue_attributes>(meta_.attributes)) {}
 
 queue_metadata queue::metadata() const {
   std::lock_guard lock(mu_);
   return meta_;
 }
 
+std::shared_ptr<const queue_attributes> queue::attributes() const {
+  std::lock_guard lock(mu_);
+  return attrs_;
+}
+
 void queue::update_metadata(const std::function<void(queue_metadata&)>& fn) {
   std::lock_guard lock(mu_);
   fn(meta_);
+  attrs_ = std::make_shared<const queue_attributes>(meta_.attributes);
 }
 
 void queue::mark_deleted() {

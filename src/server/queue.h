@@ -92,6 +92,8 @@ class queue {
   const std::string& name() const { return name_; }
 
   queue_metadata metadata() const;
+  // The current attributes: an immutable snapshot, cheap to take on every request.
+  std::shared_ptr<const queue_attributes> attributes() const;
   void update_metadata(const std::function<void(queue_metadata&)>& fn);
   bool deleted() const { return deleted_.load(); }
   void mark_deleted();
@@ -185,6 +187,7 @@ class queue {
 
   mutable std::mutex mu_;
   queue_metadata meta_;
+  std::shared_ptr<const queue_attributes> attrs_;  // snapshot of meta_.attributes
   boost::unordered_flat_map<uint64_t, message_entry> messages_;
   std::deque<uint64_t> ready_;
   min_heap delayed_;

@@ -89,9 +89,9 @@ class log {
   };
 
   // Opens (creating if needed) the log in opts.dir: locks the directory, checks every
-  // segment header, truncates a torn tail off the last segment and starts the sync thread.
-  // Damaged data never fails open; I/O errors and a newer format version do. `e` must
-  // outlive the log.
+  // segment header, truncates a torn tail off the last segment, syncs what it found (so
+  // everything replay() returns is durable) and starts the sync thread. Damaged data never
+  // fails open; I/O errors and a newer format version do. `e` must outlive the log.
   [[nodiscard]] static result<std::unique_ptr<log>> open(const options& opts, env& e);
 
   // Syncs everything appended, runs the remaining callbacks and stops the sync thread.
@@ -157,6 +157,7 @@ class log {
   result<void> open_segment(uint32_t number, uint32_t newest, recovery_stats& st);
   result<void> adopt_tail(uint32_t newest);
   result<void> trim_tail(segment_state& seg);
+  result<void> sync_recovered();
   result<std::string> read_body(const segment_state& seg, uint64_t end) const;
   std::filesystem::path path_of(uint32_t number) const;
 

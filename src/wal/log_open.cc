@@ -39,7 +39,22 @@ result<void> log::recover() {
   }
   // New segments are numbered past every segment-like name, valid or not.
   next_segment_ = std::max<uint64_t>(uint64_t{newest} + 1, first_segment);
-  return adopt_tail(newest);
+  if (auto r = adopt_tail(newest); !r) return r;
+  return sync_recovered();
+}
+
+// Replayed records are durable, so the owner may act on them: after a crash of the process
+// (not the machine), or a shutdown whose last fdatasync failed, the page cache can still
+// hold records that never reached the disk, and the segment list may not be durable yet.
+result<void> log::sync_recovered() {
+  if (!opts_.sync) return {};
+  for (const auto& [n, seg] : segments_) {
+    if (auto r = seg->f->sync(); !r) return r;
+    seg->unsynced = false;
+  }
+  unsynced_.clear();
+  dir_unsynced_ = false;
+  return env_.sync_dir(opts_.dir);
 }
 
 // Adds segment `number` to segments_ if its header is valid. A short file at the newest
@@ -91,8 +106,7 @@ result<void> log::adopt_tail(uint32_t newest) {
 }
 
 // Cuts a torn write off the end of the active segment, so that appends follow the last
-// intact record. The cut need not be synced: a record appended after it and synced makes
-// the new size durable along with it, and before that a crash just finds a torn tail again.
+// intact record.
 result<void> log::trim_tail(segment_state& seg) {
   SQSRELAY_TRY(body, read_body(seg, seg.size));
   const scan_result r = scan_records(body, segment_header_size, [](const scanned_record&) {});

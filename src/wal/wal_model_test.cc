@@ -10,6 +10,7 @@
 #include <gtest/gtest.h>
 
 #include <cstdlib>
+#include <iostream>
 #include <future>
 #include <map>
 #include <random>
@@ -65,7 +66,7 @@ class model_run {
   void step() {
     if (env_.is_down() || l_->failed()) return reopen(true);
     const unsigned dice = rng_() % 1000;
-    if (std::getenv("WAL_TRACE")) std::fprintf(stderr, "dice %u last %llu durable %llu\n", dice, (unsigned long long)l_->last_lsn(), (unsigned long long)l_->durable_lsn());
+    if (std::getenv("WAL_TRACE")) std::cerr << "dice " << dice << " last " << l_->last_lsn() << " durable " << l_->durable_lsn() << " active " << l_->active_segment() << " next " << next_id_ << "\n";
     if (dice < 450) return append_data();
     if (dice < 650) return delete_one();
     if (dice < 800) return read_one();
