@@ -771,11 +771,9 @@ outcome change_visibility_batch(handler_env h) {
 asio::awaitable<outcome> purge_queue(handler_env h) {
   std::shared_ptr<queue> q;
   if (auto e = get_queue(h.svc, h.req, h.ctx, q)) co_return fail(*e);
-  auto lsn = q->purge();
-  if (!lsn)
-    co_return fail(errors::service_unavailable("The message store rejected the purge: " +
-                                               lsn.error().message()));
-  co_return co_await await_lsn(h.svc, *lsn, {});
+  auto r = q->purge(h.svc.clk().wall_ms());
+  if (auto* e = std::get_if<api_error>(&r)) co_return fail(*e);
+  co_return co_await await_lsn(h.svc, std::get<uint64_t>(r), {});
 }
 
 }  // namespace

@@ -239,7 +239,9 @@ TEST_F(api_test, create_queue_is_idempotent_only_with_equal_attributes) {
   EXPECT_EQ(error_code("CreateQueue", {{"QueueName", "q"}, {"Attributes", {{"VisibilityTimeout", "11"}}}}),
             "QueueNameExists");
   EXPECT_EQ(error_code("CreateQueue", {{"QueueName", "bad name"}}), "InvalidParameterValue");
-  EXPECT_EQ(error_code("CreateQueue", {{"QueueName", "f.fifo"}}), "UnsupportedOperation");
+  EXPECT_EQ(error_code("CreateQueue", {{"QueueName", "f.fifo"}}), "InvalidParameterValue");
+  EXPECT_EQ(error_code("CreateQueue", {{"QueueName", "f.fifo"}, {"Attributes", {{"FifoQueue", "true"}}}}),
+            "UnsupportedOperation");
   EXPECT_EQ(error_code("CreateQueue", {{"QueueName", "q2"}, {"Attributes", {{"DelaySeconds", "901"}}}}),
             "InvalidAttributeValue");
   EXPECT_EQ(error_code("CreateQueue", {{"QueueName", "q2"}, {"Attributes", {{"Nope", "1"}}}}),
@@ -253,6 +255,16 @@ TEST_F(api_test, deleted_queue_name_is_reusable_at_once_and_starts_empty) {
   EXPECT_EQ(error_code("GetQueueAttributes", {{"QueueUrl", url}}), "QueueDoesNotExist");
   url = create("q");
   EXPECT_TRUE(receive(url).empty());
+}
+
+TEST_F(api_test, purge_is_allowed_once_per_minute) {
+  auto url = create("q");
+  send(url, "m");
+  ok("PurgeQueue", {{"QueueUrl", url}});
+  EXPECT_EQ(attr(url, "ApproximateNumberOfMessages"), "0");
+  EXPECT_EQ(error_code("PurgeQueue", {{"QueueUrl", url}}), "PurgeQueueInProgress");
+  clk_.advance(61s);
+  ok("PurgeQueue", {{"QueueUrl", url}});
 }
 
 TEST_F(api_test, list_queues_paginates_with_next_token) {
@@ -292,6 +304,11 @@ TEST_F(api_test, restart_restores_queues_messages_and_forgets_receives) {
   auto after = receive(url, 10);
   EXPECT_EQ(after.size(), 4u);  // 5 sent, 1 deleted; the in-flight one is visible again
   for (auto& m : after) EXPECT_NE(m.at("Body"), got[0].at("Body"));
+  // The message received before the restart keeps its receive count.
+  int twice = 0;
+  for (auto& m : after)
+    twice += m.at("Attributes").at("ApproximateReceiveCount").as_string() == "2";
+  EXPECT_EQ(twice, 1);
 }
 
 TEST_F(api_test, unknown_actions_and_unsupported_features_get_clear_errors) {

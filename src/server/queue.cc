@@ -201,8 +201,29 @@ queue::receive_result queue::receive(const receive_options& o) {
     out.messages.push_back({seq, e.loc, e.receive_count, e.first_receive_ms,
                             encode_handle(seq, e.gen)});
   }
+  if (!out.messages.empty()) log_receives(out.messages, o.now_ms);
   if (out.messages.empty() && o.park_if_empty) waiters_.push_back(o.park_if_empty);
   return out;
+}
+
+// Receive counts survive restarts through a `receive` record. It is not awaited: a crash
+// may lose the last receives' counts (counts are approximate in SQS too), never a message.
+void queue::log_receives(const std::vector<received_message>& msgs, int64_t now_ms) {
+  scratch_.clear();
+  put_u64(scratch_, id_);
+  put_u64(scratch_, static_cast<uint64_t>(now_ms));
+  put_u16(scratch_, static_cast<uint16_t>(msgs.size()));
+  for (const auto& m : msgs) put_u64(scratch_, m.seq);
+  std::string_view part(scratch_);
+  (void)ctx_.log->append(store_format::receive, std::span(&part, 1));
+}
+
+void queue::note_receive(uint64_t seq, int64_t now_ms) {
+  std::lock_guard lock(mu_);
+  auto it = messages_.find(seq);
+  if (it == messages_.end()) return;
+  ++it->second.receive_count;
+  if (it->second.first_receive_ms == 0) it->second.first_receive_ms = now_ms;
 }
 
 void queue::unpark(queue_waiter* w) {
@@ -270,6 +291,7 @@ std::optional<sqs::api_error> queue::change_visibility(std::string_view handle, 
   auto st = resolve_handle(handle, seq);
   if (st == handle_status::invalid) return sqs::errors::receipt_handle_is_invalid(handle);
   auto it = messages_.find(seq);
+  if (it == messages_.end()) return sqs::errors::message_gone_for_visibility(handle);
   if (st != handle_status::ok || it->second.state != message_state::inflight)
     return sqs::errors::message_not_inflight();
   auto& e = it->second;
@@ -289,13 +311,17 @@ std::optional<sqs::api_error> queue::change_visibility(std::string_view handle, 
   return std::nullopt;
 }
 
-result<uint64_t> queue::purge() {
+std::variant<uint64_t, sqs::api_error> queue::purge(int64_t now_ms) {
   std::lock_guard lock(mu_);
+  if (last_purge_ms_ && now_ms - last_purge_ms_ < 60000) return sqs::errors::purge_in_progress(name_);
   scratch_.clear();
   put_u64(scratch_, id_);
   std::string_view part(scratch_);
   auto appended = ctx_.log->append(store_format::purge, std::span(&part, 1));
-  if (!appended) return appended.error();
+  if (!appended)
+    return sqs::errors::service_unavailable("The message store rejected the purge: " +
+                                            appended.error().message());
+  last_purge_ms_ = now_ms;
   for (auto& [seq, e] : messages_) ctx_.log->release(e.loc.segment);
   messages_.clear();
   ready_.clear();

@@ -21,6 +21,7 @@
 #include <queue>
 #include <span>
 #include <string>
+#include <variant>
 #include <vector>
 
 #include <boost/unordered/unordered_flat_map.hpp>
@@ -139,7 +140,10 @@ class queue {
   std::optional<sqs::api_error> change_visibility(std::string_view handle, int timeout_s,
                                                   int64_t now_ms);
 
-  result<uint64_t> purge();
+  // Fails with PurgeQueueInProgress within 60 s of the previous purge, as SQS does.
+  std::variant<uint64_t, sqs::api_error> purge(int64_t now_ms);
+  // Replay of a `receive` record.
+  void note_receive(uint64_t seq, int64_t now_ms);
   queue_counts counts(int64_t now_ms);
   // Earliest time a delayed or in-flight message may become visible (ms), or 0.
   int64_t next_due_ms();
@@ -176,6 +180,7 @@ class queue {
   void make_ready(uint64_t seq, message_entry& e);
   void erase_locked(uint64_t seq);
   void wake_waiters(size_t n);
+  void log_receives(const std::vector<received_message>& msgs, int64_t now_ms);
   std::string encode_handle(uint64_t seq, uint32_t gen) const;
   handle_status resolve_handle(std::string_view h, uint64_t& seq) const;
   bool expired(const message_entry& e, int64_t now_ms) const;
@@ -194,6 +199,7 @@ class queue {
   min_heap inflight_;
   uint64_t n_ready_ = 0, n_inflight_ = 0, n_delayed_ = 0;
   std::vector<queue_waiter*> waiters_;
+  int64_t last_purge_ms_ = 0;
   std::string scratch_;  // record encoding buffer, reused under mu_
 };
 

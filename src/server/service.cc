@@ -129,13 +129,21 @@ void service::replay_record(uint8_t type, std::span<const char> payload, wal::lo
     auto e = q->take(seq);
     auto dst = by_id_.find(to);
     if (e && dst != by_id_.end()) {
-      e->receive_count = 0;
       if (!dst->second->restore(new_seq, *e)) log_->release(e->loc.segment);
     } else if (e) {
       log_->release(e->loc.segment);
     }
   } else if (type == store_format::purge) {
     if (q) q->clear();
+  } else if (type == store_format::receive) {
+    uint64_t now = 0;
+    uint16_t count = 0;
+    if (!r.u64(now) || !r.u16(count) || !q) return;
+    for (uint16_t i = 0; i < count; ++i) {
+      uint64_t seq = 0;
+      if (!r.u64(seq)) return;
+      q->note_receive(seq, static_cast<int64_t>(now));
+    }
   }
 }
 
@@ -171,9 +179,10 @@ std::shared_ptr<queue> service::find_by_arn(std::string_view arn) const {
 service::create_result service::create_queue(
     std::string_view name, const std::vector<std::pair<std::string, std::string>>& attrs,
     const std::map<std::string, std::string>& tags) {
-  if (name.size() > 5 && name.substr(name.size() - 5) == ".fifo")
-    return sqs::errors::unsupported_operation(
-        "FIFO queues are not supported by this server yet.");
+  for (auto& [k, v] : attrs)
+    if (k == "FifoQueue" && v == "true")
+      return sqs::errors::unsupported_operation(
+          "FIFO queues are not supported by this server yet.");
   if (!valid_queue_name(name))
     return sqs::errors::invalid_parameter_value(
         "Can only include alphanumeric characters, hyphens, or underscores. 1 to 80 in length");

@@ -17,6 +17,9 @@ enum record_type : uint8_t {
   move = 3,
   // u64 queue_id: every message of the queue sent before this record is gone.
   purge = 4,
+  // u64 queue_id, i64 now_ms, u16 count, count × u64 seq: these messages were received
+  // (receive counts survive restarts). Appended without waiting for durability.
+  receive = 5,
 };
 
 // Message blob: u64 seq | u8[16] message id | i64 sent_ms | u32 delay_s | u8 flags |

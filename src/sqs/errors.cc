@@ -57,6 +57,17 @@ api_error message_not_inflight() {
   return make("MessageNotInflight", "AWS.SimpleQueueService.MessageNotInflight", 400,
               "Message does not exist or is not available for visibility timeout change.");
 }
+api_error message_gone_for_visibility(std::string_view handle) {
+  return same("InvalidParameterValue", 400,
+              fmt::format("Value {} for parameter ReceiptHandle is invalid. Reason: Message does "
+                          "not exist or is not available for visibility timeout change.",
+                          handle.substr(0, 256)));
+}
+api_error purge_in_progress(std::string_view queue_name) {
+  return make("PurgeQueueInProgress", "AWS.SimpleQueueService.PurgeQueueInProgress", 403,
+              fmt::format("Only one PurgeQueue operation on {} is allowed every 60 seconds.",
+                          queue_name));
+}
 api_error too_many_entries(size_t sent) {
   return make("TooManyEntriesInBatchRequest",
               "AWS.SimpleQueueService.TooManyEntriesInBatchRequest", 400,

@@ -28,6 +28,8 @@ api_error invalid_action(std::string_view action);
 api_error unsupported_operation(std::string message);
 api_error receipt_handle_is_invalid(std::string_view handle);
 api_error message_not_inflight();
+api_error message_gone_for_visibility(std::string_view handle);
+api_error purge_in_progress(std::string_view queue_name);
 api_error too_many_entries(size_t sent);
 api_error empty_batch_request(std::string_view entry_shape);
 api_error batch_entry_ids_not_distinct(std::string_view id);

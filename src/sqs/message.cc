@@ -200,8 +200,9 @@ md5_digest md5_of_attributes(std::span<const attribute_view> attrs) {
 bool attribute_name_selected(std::string_view name, std::span<const std::string_view> filter) {
   for (auto f : filter) {
     if (f == "All" || f == ".*" || f == name) return true;
+    // "bar.*" selects every name starting with "bar" (as SQS does: "Hel.*" selects "Hello").
     if (f.size() >= 2 && f.substr(f.size() - 2) == ".*" &&
-        name.substr(0, f.size() - 1) == f.substr(0, f.size() - 1))
+        name.substr(0, f.size() - 2) == f.substr(0, f.size() - 2))
       return true;
   }
   return false;
