@@ -6,6 +6,7 @@
 
 #include <boost/crc.hpp>
 #include <stdexcept>
+#include <string>
 
 #if defined(__x86_64__)
 #include <nmmintrin.h>
@@ -13,9 +14,27 @@
 
 namespace sqsrelay {
 
+namespace {
+// OpenSSL 3 looks an algorithm up in its provider tables on every init that names it through
+// EVP_md5()/EVP_sha256(); fetching once and reusing the object skips that (~0.5 us a call).
+const EVP_MD* fetched(const char* name) {
+  EVP_MD* md = EVP_MD_fetch(nullptr, name, nullptr);
+  if (!md) throw std::runtime_error(std::string("OpenSSL has no ") + name);
+  return md;  // lives for the process
+}
+const EVP_MD* md5_md() {
+  static const EVP_MD* md = fetched("MD5");
+  return md;
+}
+const EVP_MD* sha256_md() {
+  static const EVP_MD* md = fetched("SHA256");
+  return md;
+}
+}  // namespace
+
 md5_hasher::md5_hasher() : ctx_(EVP_MD_CTX_new()) {
   if (!ctx_) throw std::bad_alloc();
-  EVP_DigestInit_ex(static_cast<EVP_MD_CTX*>(ctx_), EVP_md5(), nullptr);
+  EVP_DigestInit_ex2(static_cast<EVP_MD_CTX*>(ctx_), md5_md(), nullptr);
 }
 
 md5_hasher::~md5_hasher() { EVP_MD_CTX_free(static_cast<EVP_MD_CTX*>(ctx_)); }
@@ -29,7 +48,7 @@ md5_digest md5_hasher::finish() {
   unsigned int len = 0;
   auto* ctx = static_cast<EVP_MD_CTX*>(ctx_);
   EVP_DigestFinal_ex(ctx, d.data(), &len);
-  EVP_DigestInit_ex(ctx, EVP_md5(), nullptr);
+  EVP_DigestInit_ex2(ctx, nullptr, nullptr);  // same algorithm, fresh state
   return d;
 }
 
@@ -42,7 +61,7 @@ md5_digest md5(std::string_view data) {
 sha256_digest sha256(std::string_view data) {
   sha256_digest d{};
   unsigned int len = 0;
-  EVP_Digest(data.data(), data.size(), d.data(), &len, EVP_sha256(), nullptr);
+  EVP_Digest(data.data(), data.size(), d.data(), &len, sha256_md(), nullptr);
   return d;
 }
 

@@ -14,6 +14,7 @@
 #include "base/hash.h"
 #include "base/random.h"
 #include "server/durable.h"
+#include "sqs/json_text.h"
 
 namespace sqsrelay::server {
 
@@ -211,18 +212,51 @@ maybe_error parse_message(const json::object& o, const queue_attributes& qa,
   return std::nullopt;
 }
 
-json::object send_result_json(const prepared_message& m) {
-  json::object r;
-  r["MD5OfMessageBody"] = md5_hex(m.md5_body);
-  if (m.md5_attributes) r["MD5OfMessageAttributes"] = md5_hex(*m.md5_attributes);
-  if (m.md5_system) r["MD5OfMessageSystemAttributes"] = md5_hex(*m.md5_system);
-  r["MessageId"] = format_uuid(m.id);
-  return r;
+// Writes the members of a SendMessage result (or, with an id, of a batch result entry).
+void append_send_result(std::string& out, const prepared_message& m, std::string_view id) {
+  out.push_back('{');
+  if (!id.empty()) {
+    sqs::append_json_member(out, "Id", id);
+    out.push_back(',');
+  }
+  sqs::append_json_member(out, "MD5OfMessageBody", md5_hex(m.md5_body));
+  if (m.md5_attributes) {
+    out.push_back(',');
+    sqs::append_json_member(out, "MD5OfMessageAttributes", md5_hex(*m.md5_attributes));
+  }
+  if (m.md5_system) {
+    out.push_back(',');
+    sqs::append_json_member(out, "MD5OfMessageSystemAttributes", md5_hex(*m.md5_system));
+  }
+  out.push_back(',');
+  sqs::append_json_member(out, "MessageId", format_uuid(m.id));
+  out.push_back('}');
 }
 
-json::object failed_entry(std::string_view id, const api_error& e) {
-  return {{"Id", id}, {"SenderFault", e.sender_fault}, {"Code", e.query_code},
-          {"Message", e.message}};
+void append_failed_entry(std::string& out, std::string_view id, const api_error& e) {
+  out.push_back('{');
+  sqs::append_json_member(out, "Id", id);
+  out += e.sender_fault ? R"(,"SenderFault":true,)" : R"(,"SenderFault":false,)";
+  sqs::append_json_member(out, "Code", e.query_code);
+  out.push_back(',');
+  sqs::append_json_member(out, "Message", e.message);
+  out.push_back('}');
+}
+
+// {"Successful":[...],"Failed":[...]} from pre-written entry texts.
+std::string batch_result_text(std::string_view successful, std::string_view failed) {
+  std::string out;
+  out.reserve(successful.size() + failed.size() + 32);
+  out += R"({"Successful":[)";
+  out += successful;
+  out += R"(],"Failed":[)";
+  out += failed;
+  out += "]}";
+  return out;
+}
+
+void separate(std::string& list) {
+  if (!list.empty()) list.push_back(',');
 }
 
 // Batch envelope checks shared by the three batch actions: count, ids, distinctness.
@@ -315,39 +349,57 @@ bool wants(const std::vector<std::string_view>& names, std::string_view n) {
                      [&](std::string_view x) { return x == "All" || x == n; });
 }
 
-json::object message_json(const received_message& r, const message_view& m,
-                          const receive_request& req) {
-  json::object out;
-  out["MessageId"] = format_uuid(m.id);
-  out["ReceiptHandle"] = r.receipt_handle;
-  out["MD5OfBody"] = md5_hex(m.md5_body);
-  out["Body"] = m.body;
-  json::object attrs;
+void append_message(std::string& out, const received_message& r, const message_view& m,
+                    const receive_request& req) {
+  out.push_back('{');
+  sqs::append_json_member(out, "MessageId", format_uuid(m.id));
+  out.push_back(',');
+  sqs::append_json_member(out, "ReceiptHandle", r.receipt_handle);
+  out.push_back(',');
+  sqs::append_json_member(out, "MD5OfBody", md5_hex(m.md5_body));
+  out.push_back(',');
+  sqs::append_json_member(out, "Body", m.body);
   auto& names = req.system_names;
-  if (wants(names, "SenderId")) attrs["SenderId"] = m.sender_id;
-  if (wants(names, "SentTimestamp")) attrs["SentTimestamp"] = std::to_string(m.sent_ms);
+  std::string attrs;
+  auto attr = [&](std::string_view name, std::string_view value) {
+    separate(attrs);
+    sqs::append_json_member(attrs, name, value);
+  };
+  if (wants(names, "SenderId")) attr("SenderId", m.sender_id);
+  if (wants(names, "SentTimestamp")) attr("SentTimestamp", std::to_string(m.sent_ms));
   if (wants(names, "ApproximateReceiveCount"))
-    attrs["ApproximateReceiveCount"] = std::to_string(r.receive_count);
+    attr("ApproximateReceiveCount", std::to_string(r.receive_count));
   if (wants(names, "ApproximateFirstReceiveTimestamp"))
-    attrs["ApproximateFirstReceiveTimestamp"] = std::to_string(r.first_receive_ms);
+    attr("ApproximateFirstReceiveTimestamp", std::to_string(r.first_receive_ms));
   if (!m.trace_header.empty() && wants(names, "AWSTraceHeader"))
-    attrs["AWSTraceHeader"] = m.trace_header;
-  if (!attrs.empty()) out["Attributes"] = std::move(attrs);
+    attr("AWSTraceHeader", m.trace_header);
+  if (!attrs.empty()) {
+    out += R"(,"Attributes":{)";
+    out += attrs;
+    out.push_back('}');
+  }
   std::vector<sqs::attribute_view> selected;
   for (auto& a : m.attributes)
     if (sqs::attribute_name_selected(a.name, req.attribute_names)) selected.push_back(a);
   if (!selected.empty()) {
-    json::object ma;
-    for (auto& a : selected) {
-      json::object v{{"DataType", a.data_type}};
-      if (a.binary) v["BinaryValue"] = base64_encode(a.value);
-      else v["StringValue"] = a.value;
-      ma[a.name] = std::move(v);
+    out.push_back(',');
+    sqs::append_json_member(out, "MD5OfMessageAttributes",
+                            md5_hex(sqs::md5_of_attributes(selected)));
+    out += R"(,"MessageAttributes":{)";
+    for (size_t i = 0; i < selected.size(); ++i) {
+      const auto& a = selected[i];
+      if (i) out.push_back(',');
+      sqs::append_json_string(out, a.name);
+      out += ":{";
+      sqs::append_json_member(out, "DataType", a.data_type);
+      out.push_back(',');
+      if (a.binary) sqs::append_json_member(out, "BinaryValue", base64_encode(a.value));
+      else sqs::append_json_member(out, "StringValue", a.value);
+      out.push_back('}');
     }
-    out["MD5OfMessageAttributes"] = md5_hex(sqs::md5_of_attributes(selected));
-    out["MessageAttributes"] = std::move(ma);
+    out.push_back('}');
   }
-  return out;
+  out.push_back('}');
 }
 
 std::optional<std::string> paginate_token(size_t next_index) {
@@ -400,16 +452,19 @@ struct handler_env {
 };
 
 using outcome = api_outcome;
-outcome fail(api_error e) { return {{}, std::move(e)}; }
+outcome fail(api_error e) { return {{}, std::move(e), {}}; }
 
-asio::awaitable<outcome> await_lsn(service& svc, uint64_t lsn, json::object result) {
-  if (lsn == 0) co_return outcome{std::move(result), std::nullopt};
+// Answers with `result` once the records up to `lsn` are durable (at once for lsn 0).
+asio::awaitable<outcome> await_lsn(service& svc, uint64_t lsn, outcome result) {
+  if (lsn == 0) co_return result;
   auto [ec] = co_await async_wait_durable(svc.log(), lsn);
   if (ec)
     co_return fail(errors::service_unavailable(
         "The message store could not make the change durable: " + ec.message()));
-  co_return outcome{std::move(result), std::nullopt};
+  co_return result;
 }
+
+outcome text_outcome(std::string text) { return {{}, std::nullopt, std::move(text)}; }
 
 outcome create_queue(handler_env h) {
   std::string_view name;
@@ -425,7 +480,7 @@ outcome create_queue(handler_env h) {
     (void)h.svc.delete_queue(q);
     return fail(*e);
   }
-  return {{{"QueueUrl", h.svc.queue_url(h.ctx.host, name)}}, std::nullopt};
+  return {{{"QueueUrl", h.svc.queue_url(h.ctx.host, name)}}, std::nullopt, {}};
 }
 
 outcome get_queue_url(handler_env h) {
@@ -433,7 +488,7 @@ outcome get_queue_url(handler_env h) {
   if (auto e = get_string(h.req, "QueueName", name, true)) return fail(*e);
   auto q = h.svc.find(name);
   if (!q) return fail(errors::queue_does_not_exist());
-  return {{{"QueueUrl", h.svc.queue_url(h.ctx.host, name)}}, std::nullopt};
+  return {{{"QueueUrl", h.svc.queue_url(h.ctx.host, name)}}, std::nullopt, {}};
 }
 
 outcome list_queues(handler_env h) {
@@ -452,7 +507,7 @@ outcome list_queues(handler_env h) {
   size_t next = start + urls.size();
   if (!urls.empty()) r["QueueUrls"] = std::move(urls);
   if (max && next < qs.size()) r["NextToken"] = *paginate_token(next);
-  return {std::move(r), std::nullopt};
+  return {std::move(r), std::nullopt, {}};
 }
 
 outcome delete_queue(handler_env h) {
@@ -484,7 +539,7 @@ outcome get_queue_attributes(handler_env h) {
     if (everything || std::find(names.begin(), names.end(), k) != names.end()) attrs[k] = v;
   json::object r;
   if (!attrs.empty()) r["Attributes"] = std::move(attrs);
-  return {std::move(r), std::nullopt};
+  return {std::move(r), std::nullopt, {}};
 }
 
 outcome set_queue_attributes(handler_env h) {
@@ -537,7 +592,7 @@ outcome list_queue_tags(handler_env h) {
   for (auto& [k, v] : q->metadata().tags) tags[k] = v;
   json::object r;
   if (!tags.empty()) r["Tags"] = std::move(tags);
-  return {std::move(r), std::nullopt};
+  return {std::move(r), std::nullopt, {}};
 }
 
 outcome list_dead_letter_source_queues(handler_env h) {
@@ -555,7 +610,7 @@ outcome list_dead_letter_source_queues(handler_env h) {
   size_t next = start + urls.size();
   json::object r{{"queueUrls", std::move(urls)}};
   if (max && next < sources.size()) r["NextToken"] = *paginate_token(next);
-  return {std::move(r), std::nullopt};
+  return {std::move(r), std::nullopt, {}};
 }
 
 outcome unsupported(std::string_view action) {
@@ -582,7 +637,10 @@ asio::awaitable<outcome> send_message(handler_env h) {
     co_return fail(errors::service_unavailable("The message store rejected the write: " +
                                                lsn.error().message()));
   h.counters.sent += 1;
-  co_return co_await await_lsn(h.svc, *lsn, send_result_json(pm.m));
+  std::string text;
+  append_send_result(text, pm.m, {});
+  outcome res = text_outcome(std::move(text));
+  co_return co_await await_lsn(h.svc, *lsn, std::move(res));
 }
 
 asio::awaitable<outcome> send_message_batch(handler_env h) {
@@ -594,7 +652,7 @@ asio::awaitable<outcome> send_message_batch(handler_env h) {
   attribute_buffers buf;
   std::vector<parsed_message> ok;
   std::vector<std::string_view> ok_ids;
-  json::array failed;
+  std::string failed;
   ok.reserve(entries->size());
   size_t total = 0;
   for (auto& ev : *entries) {
@@ -602,7 +660,8 @@ asio::awaitable<outcome> send_message_batch(handler_env h) {
     std::string_view id = eo.at("Id").as_string();
     parsed_message pm;
     if (auto e = parse_message(eo, *attrs, pm, buf, h.svc.rng())) {
-      failed.push_back(failed_entry(id, *e));
+      separate(failed);
+      append_failed_entry(failed, id, *e);
       continue;
     }
     total += sqs::message_size(pm.m.body, pm.attrs);
@@ -617,7 +676,7 @@ asio::awaitable<outcome> send_message_batch(handler_env h) {
     msgs.push_back(pm.m);
   }
   uint64_t lsn = 0;
-  json::array successful;
+  std::string successful;
   if (!msgs.empty()) {
     auto r = q->send(msgs, h.svc.clk().wall_ms(), h.ctx.sender_id);
     if (!r)
@@ -625,14 +684,14 @@ asio::awaitable<outcome> send_message_batch(handler_env h) {
                                                  r.error().message()));
     lsn = *r;
     h.counters.sent += msgs.size();
+    successful.reserve(msgs.size() * 160);
     for (size_t i = 0; i < msgs.size(); ++i) {
-      auto s = send_result_json(msgs[i]);
-      s["Id"] = ok_ids[i];
-      successful.push_back(std::move(s));
+      separate(successful);
+      append_send_result(successful, msgs[i], ok_ids[i]);
     }
   }
-  json::object result{{"Successful", std::move(successful)}, {"Failed", std::move(failed)}};
-  co_return co_await await_lsn(h.svc, lsn, std::move(result));
+  outcome res = text_outcome(batch_result_text(successful, failed));
+  co_return co_await await_lsn(h.svc, lsn, std::move(res));
 }
 
 // Hands dead-letter moves to their queue (outside the source queue's lock).
@@ -680,16 +739,18 @@ asio::awaitable<outcome> receive_message(handler_env h) {
   if (got.lsn) (void)co_await async_wait_durable(h.svc.log(), got.lsn);
   std::vector<std::string_view> blobs;
   auto buffers = read_blobs(h.svc.log(), got.messages, blobs);
-  json::array messages;
+  std::string messages;
+  size_t count = 0;
   for (size_t i = 0; i < got.messages.size(); ++i) {
     auto m = decode_message(blobs[i]);
     if (!m) continue;  // unreadable (queue purged meanwhile): it is gone
-    messages.push_back(message_json(got.messages[i], *m, rr));
+    separate(messages);
+    append_message(messages, got.messages[i], *m, rr);
+    ++count;
   }
-  h.counters.received += messages.size();
-  json::object r;
-  if (!messages.empty()) r["Messages"] = std::move(messages);
-  co_return outcome{std::move(r), std::nullopt};
+  h.counters.received += count;
+  if (count == 0) co_return text_outcome("{}");
+  co_return text_outcome(R"({"Messages":[)" + messages + "]}");
 }
 
 asio::awaitable<outcome> delete_message(handler_env h) {
@@ -701,7 +762,8 @@ asio::awaitable<outcome> delete_message(handler_env h) {
   if (r.status[0] == queue::handle_status::invalid)
     co_return fail(errors::receipt_handle_is_invalid(handle));
   h.counters.deleted += r.lsn ? 1 : 0;
-  co_return co_await await_lsn(h.svc, r.lsn, {});
+  outcome res;
+  co_return co_await await_lsn(h.svc, r.lsn, std::move(res));
 }
 
 asio::awaitable<outcome> delete_message_batch(handler_env h) {
@@ -710,11 +772,13 @@ asio::awaitable<outcome> delete_message_batch(handler_env h) {
   const json::array* entries = nullptr;
   if (auto e = check_batch(h.req, "DeleteMessageBatchRequestEntry", entries)) co_return fail(*e);
   std::vector<std::string_view> ids, handles;
-  json::array failed, successful;
+  std::string failed, successful;
+  size_t deleted = 0;
   for (auto& ev : *entries) {
     std::string_view id = ev.as_object().at("Id").as_string(), handle;
     if (auto e = get_string(ev.as_object(), "ReceiptHandle", handle, true)) {
-      failed.push_back(failed_entry(id, *e));
+      separate(failed);
+      append_failed_entry(failed, id, *e);
       continue;
     }
     ids.push_back(id);
@@ -722,14 +786,20 @@ asio::awaitable<outcome> delete_message_batch(handler_env h) {
   }
   auto r = q->delete_messages(handles);
   for (size_t i = 0; i < ids.size(); ++i) {
-    if (r.status[i] == queue::handle_status::invalid)
-      failed.push_back(failed_entry(ids[i], errors::receipt_handle_is_invalid(handles[i])));
-    else
-      successful.push_back(json::object{{"Id", ids[i]}});
+    if (r.status[i] == queue::handle_status::invalid) {
+      separate(failed);
+      append_failed_entry(failed, ids[i], errors::receipt_handle_is_invalid(handles[i]));
+    } else {
+      separate(successful);
+      successful += '{';
+      sqs::append_json_member(successful, "Id", ids[i]);
+      successful += '}';
+      ++deleted;
+    }
   }
-  h.counters.deleted += successful.size();
-  json::object result{{"Successful", std::move(successful)}, {"Failed", std::move(failed)}};
-  co_return co_await await_lsn(h.svc, r.lsn, std::move(result));
+  h.counters.deleted += deleted;
+  outcome res = text_outcome(batch_result_text(successful, failed));
+  co_return co_await await_lsn(h.svc, r.lsn, std::move(res));
 }
 
 outcome change_visibility(handler_env h) {
@@ -752,7 +822,7 @@ outcome change_visibility_batch(handler_env h) {
   const json::array* entries = nullptr;
   if (auto e = check_batch(h.req, "ChangeMessageVisibilityBatchRequestEntry", entries))
     return fail(*e);
-  json::array failed, successful;
+  std::string failed, successful;
   int64_t now = h.svc.clk().wall_ms();
   for (auto& ev : *entries) {
     auto& eo = ev.as_object();
@@ -762,10 +832,17 @@ outcome change_visibility_batch(handler_env h) {
     if (!e && !eo.if_contains("VisibilityTimeout")) e = errors::missing_parameter("VisibilityTimeout");
     if (!e) e = get_int_in(eo, "VisibilityTimeout", vt, 0, 43200);
     if (!e) e = q->change_visibility(handle, static_cast<int>(*vt), now);
-    if (e) failed.push_back(failed_entry(id, *e));
-    else successful.push_back(json::object{{"Id", id}});
+    std::string& list = e ? failed : successful;
+    separate(list);
+    if (e) {
+      append_failed_entry(list, id, *e);
+    } else {
+      list += '{';
+      sqs::append_json_member(list, "Id", id);
+      list += '}';
+    }
   }
-  return {{{"Successful", std::move(successful)}, {"Failed", std::move(failed)}}, std::nullopt};
+  return text_outcome(batch_result_text(successful, failed));
 }
 
 asio::awaitable<outcome> purge_queue(handler_env h) {
@@ -773,7 +850,8 @@ asio::awaitable<outcome> purge_queue(handler_env h) {
   if (auto e = get_queue(h.svc, h.req, h.ctx, q)) co_return fail(*e);
   auto r = q->purge(h.svc.clk().wall_ms());
   if (auto* e = std::get_if<api_error>(&r)) co_return fail(*e);
-  co_return co_await await_lsn(h.svc, std::get<uint64_t>(r), {});
+  outcome res;
+  co_return co_await await_lsn(h.svc, std::get<uint64_t>(r), std::move(res));
 }
 
 }  // namespace

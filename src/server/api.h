@@ -20,9 +20,12 @@ struct request_context {
   std::string sender_id;  // SenderId system attribute
 };
 
+// The result of an action: an error, or the JSON-protocol result, either as an object or,
+// for the hot actions, already as JSON text (`text`, when non-empty).
 struct api_outcome {
   boost::json::object result;
   std::optional<sqs::api_error> error;
+  std::string text;
 };
 
 struct api_counters {

@@ -46,6 +46,7 @@ class api_test : public ::testing::Test {
   json::object ok(std::string action, json::object req) {
     auto out = call(action, std::move(req));
     EXPECT_FALSE(out.error) << action << ": " << (out.error ? out.error->message : "");
+    if (!out.text.empty()) return json::parse(out.text).as_object();
     return out.result;
   }
   std::string error_code(std::string action, json::object req) {

@@ -206,11 +206,15 @@ asio::awaitable<http::response> frontend::handle(http::request req, http::peer_i
   std::string action = dec.action;
   auto out = co_await api_.handle(action, std::move(dec.body), std::move(ctx));
   if (out.error) co_return error_response(proto, *out.error, request_id);
-  if (proto == protocol::query)
-    co_return make_response(200, "text/xml",
-                            sqs::json_result_to_query_xml(action, out.result, request_id),
+  if (proto == protocol::json)
+    co_return make_response(200, json_content_type,
+                            out.text.empty() ? json::serialize(out.result) : std::move(out.text),
                             request_id);
-  co_return make_response(200, json_content_type, json::serialize(out.result), request_id);
+  // Query (legacy, slow path): results written as JSON text are parsed back into an object.
+  if (!out.text.empty()) out.result = json::parse(out.text).as_object();
+  co_return make_response(200, "text/xml",
+                          sqs::json_result_to_query_xml(action, out.result, request_id),
+                          request_id);
 }
 
 }  // namespace sqsrelay::server

@@ -18,9 +18,9 @@ class durable_callback {
   durable_callback() noexcept = default;
 
   template <class F>
-    requires(!std::same_as<std::decay_t<F>, durable_callback> &&
-             std::invocable<std::decay_t<F>&, error_code>)
-  durable_callback(F&& f) {  // NOLINT(google-explicit-constructor): used like std::function
+  requires(!std::same_as<std::decay_t<F>, durable_callback> &&
+           std::invocable<std::decay_t<F>&, error_code>)
+      durable_callback(F&& f) {  // NOLINT(google-explicit-constructor): used like std::function
     using T = std::decay_t<F>;
     if constexpr (fits_inline<T>) {
       ::new (static_cast<void*>(buf_)) T(std::forward<F>(f));
@@ -63,9 +63,9 @@ class durable_callback {
   };
 
   template <class T>
-  static constexpr bool fits_inline = sizeof(T) <= inline_size &&
-                                      alignof(T) <= alignof(std::max_align_t) &&
-                                      std::is_nothrow_move_constructible_v<T>;
+  static constexpr bool fits_inline =
+      sizeof(T) <= inline_size &&
+      alignof(T) <= alignof(std::max_align_t) && std::is_nothrow_move_constructible_v<T>;
 
   template <class T>
   static constexpr ops inline_ops = {

@@ -48,8 +48,7 @@ class env {
   [[nodiscard]] virtual result<std::unique_ptr<file>> create_file(
       const std::filesystem::path& p) = 0;
   // Opens an existing file for reading and writing.
-  [[nodiscard]] virtual result<std::unique_ptr<file>> open_file(
-      const std::filesystem::path& p) = 0;
+  [[nodiscard]] virtual result<std::unique_ptr<file>> open_file(const std::filesystem::path& p) = 0;
   // Names (not paths) of the entries of `dir`, in no particular order.
   [[nodiscard]] virtual result<std::vector<std::string>> list_dir(
       const std::filesystem::path& dir) = 0;

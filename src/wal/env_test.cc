@@ -1,8 +1,9 @@
+#include "wal/env.h"
+
 #include <gtest/gtest.h>
 
 #include <thread>
 
-#include "wal/env.h"
 #include "wal/errc.h"
 #include "wal/fault_env.h"
 #include "wal/test_util.h"
@@ -196,9 +197,9 @@ TEST(fault_env, held_syncs_wait_for_release) {
 TEST(fault_env, crash_after_k_mutating_calls) {
   fault_env e;
   e.crash_after(2);
-  auto f = *e.create_file("/d/a");                        // 1
+  auto f = *e.create_file("/d/a");                     // 1
   ASSERT_TRUE(f->write_at(0, std::string_view("x")));  // 2
-  EXPECT_EQ(f->sync().error(), errc::crashed);          // 3: crashes instead
+  EXPECT_EQ(f->sync().error(), errc::crashed);         // 3: crashes instead
   EXPECT_TRUE(e.is_down());
 }
 

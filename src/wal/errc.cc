@@ -15,16 +15,26 @@ class category final : public boost::system::error_category {
 
   std::string message(int ev) const override {
     switch (static_cast<errc>(ev)) {
-      case errc::log_failed: return "log failed after an I/O error; reopen to recover";
-      case errc::replay_not_allowed: return "replay is allowed once, before the first append";
-      case errc::record_too_large: return "record too large";
-      case errc::bad_location: return "location is not written data of a live segment";
-      case errc::bad_lsn: return "lsn was never appended";
-      case errc::unsupported_version: return "segment written by a newer format version";
-      case errc::locked: return "log directory is locked by another process";
-      case errc::short_read: return "file shorter than expected";
-      case errc::segments_exhausted: return "no segment numbers left";
-      case errc::crashed: return "simulated crash: file system is down";
+      case errc::log_failed:
+        return "log failed after an I/O error; reopen to recover";
+      case errc::replay_not_allowed:
+        return "replay is allowed once, before the first append";
+      case errc::record_too_large:
+        return "record too large";
+      case errc::bad_location:
+        return "location is not written data of a live segment";
+      case errc::bad_lsn:
+        return "lsn was never appended";
+      case errc::unsupported_version:
+        return "segment written by a newer format version";
+      case errc::locked:
+        return "log directory is locked by another process";
+      case errc::short_read:
+        return "file shorter than expected";
+      case errc::segments_exhausted:
+        return "no segment numbers left";
+      case errc::crashed:
+        return "simulated crash: file system is down";
     }
     return "unknown wal error";
   }

@@ -103,6 +103,7 @@ void fault_env::crash() {
 void fault_env::restart() {
   std::lock_guard lock(mu_);
   down_ = false;
+  held_ = false;
   crash_countdown_ = 0;
 }
 

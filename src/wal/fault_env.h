@@ -77,14 +77,14 @@ class fault_env final : public env {
   std::unique_ptr<env> base_;
   mutable std::mutex mu_;
   std::condition_variable cv_;
-  uint64_t counts_[6] = {};                                    // guarded by mu_
-  std::vector<fault> faults_;                                  // guarded by mu_
-  std::map<std::string, std::shared_ptr<tracked>> current_;   // guarded by mu_
-  std::map<std::string, std::shared_ptr<tracked>> durable_;   // guarded by mu_
-  uint64_t epoch_ = 0;                                         // guarded by mu_
-  bool down_ = false;                                          // guarded by mu_
-  bool held_ = false;                                          // guarded by mu_
-  uint64_t crash_countdown_ = 0;                               // 0: off; guarded by mu_
+  uint64_t counts_[6] = {};                                  // guarded by mu_
+  std::vector<fault> faults_;                                // guarded by mu_
+  std::map<std::string, std::shared_ptr<tracked>> current_;  // guarded by mu_
+  std::map<std::string, std::shared_ptr<tracked>> durable_;  // guarded by mu_
+  uint64_t epoch_ = 0;                                       // guarded by mu_
+  bool down_ = false;                                        // guarded by mu_
+  bool held_ = false;                                        // guarded by mu_
+  uint64_t crash_countdown_ = 0;                             // 0: off; guarded by mu_
 };
 
 }  // namespace sqsrelay::wal

@@ -22,13 +22,14 @@ log::log(const options& opts, env& e, std::unique_ptr<dir_lock> lock)
     : opts_(opts), env_(e), lock_(std::move(lock)) {}
 
 log::~log() {
-  if (!sync_thread_.joinable()) return;
   {
     std::lock_guard lock(mu_);
     stopping_ = true;
   }
   work_cv_.notify_one();
-  sync_thread_.join();
+  reclaim_cv_.notify_one();
+  if (sync_thread_.joinable()) sync_thread_.join();
+  if (reclaim_thread_.joinable()) reclaim_thread_.join();
 }
 
 result<log::appended> log::append(uint8_t type, std::span<const std::string_view> parts,
@@ -41,6 +42,9 @@ result<log::appended> log::append(uint8_t type, std::span<const std::string_view
   std::unique_lock lock(mu_);
   if (failed_) return errc::log_failed;
   replay_allowed_ = false;
+  // The sync thread sleeps only when it has no work; wake it only when this append gives it
+  // some. A futex wake per append would cost a syscall and a context switch per request.
+  const bool had_work = has_sync_work();
   if (needs_roll(bytes)) {
     if (auto r = roll(); !r) return r.error();
   }
@@ -62,15 +66,15 @@ result<log::appended> log::append(uint8_t type, std::span<const std::string_view
   ++stats_.appends;
   stats_.bytes += bytes;
   const location loc{seg.number, static_cast<uint32_t>(payload), offset + record_header_size};
+  const bool wake = !had_work && has_sync_work();
   lock.unlock();
-  work_cv_.notify_one();
+  if (wake) work_cv_.notify_one();
   return appended{lsn, loc};
 }
 
 // A record never spans segments; one larger than segment_bytes gets a segment of its own.
 bool log::needs_roll(uint64_t record_bytes) const {
-  return active_->size > segment_header_size &&
-         active_->size + record_bytes > opts_.segment_bytes;
+  return active_->size > segment_header_size && active_->size + record_bytes > opts_.segment_bytes;
 }
 
 result<void> log::roll() {
@@ -80,6 +84,7 @@ result<void> log::roll() {
   segments_.emplace(number, seg);
   active_ = std::move(seg);
   deletion_paused_ = false;
+  wake_reclaimer_if_ready();  // the previous segment is sealed now
   ++stats_.segments_created;
   if (opts_.sync) {
     dir_unsynced_ = true;  // the new name is durable only after the directory is synced
@@ -180,20 +185,16 @@ void log::add_ref(uint32_t segment, uint32_t n) {
 }
 
 void log::release(uint32_t segment, uint32_t n) {
-  bool wake = false;
-  {
-    std::lock_guard lock(mu_);
-    auto it = segments_.find(segment);
-    assert(it != segments_.end() && it->second->refs >= n && "release without a reference");
-    if (it == segments_.end()) return;
-    auto& seg = *it->second;
-    seg.refs -= std::min<uint64_t>(seg.refs, n);
-    if (seg.refs == 0) {
-      seg.released_at = last_lsn();
-      wake = it == segments_.begin();
-    }
+  std::lock_guard lock(mu_);
+  auto it = segments_.find(segment);
+  assert(it != segments_.end() && it->second->refs >= n && "release without a reference");
+  if (it == segments_.end()) return;
+  auto& seg = *it->second;
+  seg.refs -= std::min<uint64_t>(seg.refs, n);
+  if (seg.refs == 0) {
+    seg.released_at = last_lsn();
+    wake_reclaimer_if_ready();
   }
-  if (wake) work_cv_.notify_one();
 }
 
 uint32_t log::active_segment() const {

@@ -17,9 +17,10 @@
 // dirty pages (PostgreSQL "fsyncgate"). Reopening recovers what reached the disk.
 //
 // Segment lifetime: each segment counts references to its live records. The oldest
-// segment is deleted (by the sync thread, file then directory sync, one at a time) when it
-// is not the active one, holds no references, the state that released its last reference
-// is durable, and replay() has run. Deleting only a prefix keeps the delete records of a
+// segment is deleted when it is not the active one, holds no references, the state that
+// released its last reference is durable, and replay() has run. A second thread (the
+// reclaimer) does it, one file at a time with a directory sync after each, so that slow
+// unlinks never delay a group commit. Deleting only a prefix keeps the delete records of a
 // later segment in place while any older segment they refer to may still come back.
 #pragma once
 
@@ -94,7 +95,7 @@ class log {
   // fails open; I/O errors and a newer format version do. `e` must outlive the log.
   [[nodiscard]] static result<std::unique_ptr<log>> open(const options& opts, env& e);
 
-  // Syncs everything appended, runs the remaining callbacks and stops the sync thread.
+  // Syncs everything appended, runs the remaining callbacks and stops both threads.
   // Must not be called from a callback.
   ~log();
   log(const log&) = delete;
@@ -115,8 +116,7 @@ class log {
   // fails.
   [[nodiscard]] result<appended> append(uint8_t type, std::span<const std::string_view> parts,
                                         uint32_t refs = 0);
-  [[nodiscard]] result<appended> append(uint8_t type, std::string_view payload,
-                                        uint32_t refs = 0) {
+  [[nodiscard]] result<appended> append(uint8_t type, std::string_view payload, uint32_t refs = 0) {
     return append(type, std::span<const std::string_view>(&payload, 1), refs);
   }
 
@@ -172,11 +172,15 @@ class log {
 
   // The sync thread (log_sync.cc).
   void sync_loop();
-  bool has_sync_work() const;       // requires mu_
+  bool has_sync_work() const;  // requires mu_
   void sync_batch(std::unique_lock<std::mutex>& lock);
   error_code sync_files(bool dir);  // syncs syncing_; runs without mu_
   void run_callbacks(std::unique_lock<std::mutex>& lock);
+
+  // The reclaimer thread (log_reclaim.cc).
+  void reclaim_loop();
   std::shared_ptr<segment_state> deletable() const;  // requires mu_
+  void wake_reclaimer_if_ready();                    // requires mu_
   void delete_segment(std::shared_ptr<segment_state> seg, std::unique_lock<std::mutex>& lock);
 
   const options opts_;
@@ -184,24 +188,25 @@ class log {
   std::unique_ptr<dir_lock> lock_;
 
   mutable std::mutex mu_;
-  std::condition_variable work_cv_;  // the sync thread waits here for work
+  std::condition_variable work_cv_;     // the sync thread waits here for work
+  std::condition_variable reclaim_cv_;  // the reclaimer waits here for a deletable segment
 
   // Live segments by number; readers and the sync thread keep a segment alive (and its
   // file open) through the shared_ptr while they use it.
   std::map<uint32_t, std::shared_ptr<segment_state>> segments_;  // guarded by mu_
-  std::shared_ptr<segment_state> active_;                         // guarded by mu_
-  uint64_t next_segment_ = 0;                               // guarded by mu_
+  std::shared_ptr<segment_state> active_;                        // guarded by mu_
+  uint64_t next_segment_ = 0;                                    // guarded by mu_
   std::vector<std::shared_ptr<segment_state>> unsynced_;  // with data not synced; guarded by mu_
-  bool dir_unsynced_ = false;   // a segment was created since the last dir sync; mu_
-  std::string buf_;             // record being appended, reused; guarded by mu_
-  std::vector<waiter> waiters_;  // min-heap on lsn; guarded by mu_
-  error_code failed_;           // guarded by mu_
-  bool replay_allowed_ = true;  // guarded by mu_
-  bool replayed_ = false;       // guarded by mu_
-  bool deletion_paused_ = false;  // after a failed remove, until the next roll; mu_
-  bool stopping_ = false;       // guarded by mu_
-  recovery_stats recovery_;     // what open() found; guarded by mu_
-  stats stats_;                 // guarded by mu_
+  bool dir_unsynced_ = false;             // a segment was created since the last dir sync; mu_
+  std::string buf_;                       // record being appended, reused; guarded by mu_
+  std::vector<waiter> waiters_;           // min-heap on lsn; guarded by mu_
+  error_code failed_;                     // guarded by mu_
+  bool replay_allowed_ = true;            // guarded by mu_
+  bool replayed_ = false;                 // guarded by mu_
+  bool deletion_paused_ = false;          // after a failed remove, until the next roll; mu_
+  bool stopping_ = false;                 // guarded by mu_
+  recovery_stats recovery_;               // what open() found; guarded by mu_
+  stats stats_;                           // guarded by mu_
   std::atomic<uint64_t> last_lsn_{0};     // written under mu_
   std::atomic<uint64_t> durable_lsn_{0};  // written under mu_
 
@@ -209,6 +214,7 @@ class log {
   std::vector<std::shared_ptr<segment_state>> syncing_;
   std::vector<waiter> ready_;
   std::thread sync_thread_;
+  std::thread reclaim_thread_;
 };
 
 }  // namespace sqsrelay::wal

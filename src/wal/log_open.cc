@@ -17,6 +17,7 @@ result<std::unique_ptr<log>> log::open(const options& opts, env& e) {
   std::unique_ptr<log> l(new log(opts, e, std::move(lock)));
   if (auto r = l->recover(); !r) return r.error();
   l->sync_thread_ = std::thread([p = l.get()] { p->sync_loop(); });
+  l->reclaim_thread_ = std::thread([p = l.get()] { p->reclaim_loop(); });
   return l;
 }
 
@@ -88,9 +89,13 @@ result<void> log::open_segment(uint32_t number, uint32_t newest, recovery_stats&
     if (opts_.sync) mark_unsynced(seg);
   } else {
     switch (check_segment_header(header, number)) {
-      case header_check::ok: break;
-      case header_check::bad: ++st.ignored_files; return {};
-      case header_check::newer_version: return errc::unsupported_version;
+      case header_check::ok:
+        break;
+      case header_check::bad:
+        ++st.ignored_files;
+        return {};
+      case header_check::newer_version:
+        return errc::unsupported_version;
     }
   }
   seg->f = std::move(f);
@@ -147,11 +152,9 @@ result<recovery_stats> log::replay(const replay_fn& fn) {
     st.corrupt_records += r.corrupt_records + (r.tail_bytes > 0 ? 1 : 0);
     st.skipped_bytes += r.skipped_bytes + r.tail_bytes;
   }
-  {
-    std::lock_guard lock(mu_);
-    replayed_ = true;
-  }
-  work_cv_.notify_one();  // deletion may start
+  std::lock_guard lock(mu_);
+  replayed_ = true;
+  wake_reclaimer_if_ready();
   return st;
 }
 

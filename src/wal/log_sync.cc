@@ -1,4 +1,4 @@
-// The sync thread: group commit, durability callbacks and segment deletion.
+// The sync thread: group commit and durability callbacks.
 #include <algorithm>
 
 #include "wal/log.h"
@@ -6,9 +6,9 @@
 
 namespace sqsrelay::wal {
 
-// One iteration does the most urgent job: sync appended data, fail waiters after an error,
-// delete one dead segment; it sleeps only when there is none. On stop it finishes the
-// syncs first, so the destructor leaves everything appended durable.
+// Syncs while there are unsynced appends, fails the waiters after an error, and sleeps
+// otherwise. On stop it finishes the syncs first, so the destructor leaves everything
+// appended durable.
 void log::sync_loop() {
   std::unique_lock lock(mu_);
   for (;;) {
@@ -16,8 +16,6 @@ void log::sync_loop() {
       sync_batch(lock);
     } else if (failed_ && !waiters_.empty()) {
       run_callbacks(lock);
-    } else if (auto seg = deletable()) {
-      delete_segment(std::move(seg), lock);
     } else if (stopping_) {
       return;
     } else {
@@ -26,9 +24,7 @@ void log::sync_loop() {
   }
 }
 
-bool log::has_sync_work() const {
-  return !failed_ && (!unsynced_.empty() || dir_unsynced_);
-}
+bool log::has_sync_work() const { return !failed_ && (!unsynced_.empty() || dir_unsynced_); }
 
 // Syncs every segment written since the last batch, then the directory if a segment was
 // created, and publishes the lsn that was last when the batch was taken. Appends continue
@@ -48,6 +44,7 @@ void log::sync_batch(std::unique_lock<std::mutex>& lock) {
     fail(ec);
   } else {
     durable_lsn_.store(std::max(target, durable_lsn()), std::memory_order_release);
+    wake_reclaimer_if_ready();  // a release may have been waiting for this
   }
   run_callbacks(lock);
 }
@@ -79,39 +76,6 @@ void log::run_callbacks(std::unique_lock<std::mutex>& lock) {
   for (waiter& w : ready_) w.done(w.lsn <= durable ? error_code{} : failure);
   ready_.clear();
   lock.lock();
-}
-
-// The oldest segment, if it may go: sealed, synced, unreferenced, and released by state
-// that is already durable. Never before replay (the owner has not taken its references
-// yet) and never once the log failed (what is durable is unknown).
-std::shared_ptr<log::segment_state> log::deletable() const {
-  if (!replayed_ || failed_ || deletion_paused_ || segments_.empty()) return nullptr;
-  const std::shared_ptr<segment_state>& seg = segments_.begin()->second;
-  if (seg == active_ || seg->unsynced || seg->refs != 0) return nullptr;
-  if (seg->released_at > durable_lsn()) return nullptr;
-  return seg;
-}
-
-// Unlinks the file, then syncs the directory before the next deletion can start, so that
-// a crash can only bring back a suffix of the deleted segments, never a hole after an
-// older one. Readers holding the segment keep reading through its open file.
-void log::delete_segment(std::shared_ptr<segment_state> seg, std::unique_lock<std::mutex>& lock) {
-  lock.unlock();
-  const result<void> removed = env_.remove_file(path_of(seg->number));
-  result<void> synced;
-  if (removed && opts_.sync) synced = env_.sync_dir(opts_.dir);
-  lock.lock();
-  if (!removed) {
-    ++stats_.delete_errors;
-    deletion_paused_ = true;  // retried after the next roll rather than in a busy loop
-    return;
-  }
-  segments_.erase(seg->number);
-  ++stats_.segments_deleted;
-  if (!synced) {
-    ++stats_.sync_errors;
-    fail(synced.error());
-  }
 }
 
 }  // namespace sqsrelay::wal

@@ -1,7 +1,10 @@
 // env kept entirely in memory. Used by the server's --in-memory mode and as the base of
 // fault_env. Files are shared nodes: like an unlinked POSIX file, an open handle keeps its
 // contents after remove_file().
+#include <algorithm>
+#include <cstring>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <set>
 
@@ -14,9 +17,40 @@ namespace {
 
 error_code not_found() { return make_error_code(boost::system::errc::no_such_file_or_directory); }
 
+// File contents in fixed-size chunks: appending never moves what is already written (a
+// single growing string would copy the whole segment on every capacity doubling).
 struct mem_node {
+  static constexpr uint64_t chunk = 1 << 20;
   mutable std::mutex mu;
-  std::string data;  // guarded by mu
+  std::vector<std::unique_ptr<char[]>> chunks;  // guarded by mu
+  uint64_t size = 0;                            // guarded by mu
+
+  void write(uint64_t offset, std::span<const char> in) {
+    const uint64_t end = offset + in.size();
+    while (chunks.size() * chunk < end) chunks.push_back(std::make_unique<char[]>(chunk));
+    for (uint64_t pos = offset; pos < end;) {
+      const uint64_t in_chunk = std::min(chunk - pos % chunk, end - pos);
+      std::memcpy(chunks[pos / chunk].get() + pos % chunk, in.data() + (pos - offset), in_chunk);
+      pos += in_chunk;
+    }
+    size = std::max(size, end);
+  }
+  void read(uint64_t offset, std::span<char> out) const {
+    const uint64_t end = offset + out.size();
+    for (uint64_t pos = offset; pos < end;) {
+      const uint64_t in_chunk = std::min(chunk - pos % chunk, end - pos);
+      std::memcpy(out.data() + (pos - offset), chunks[pos / chunk].get() + pos % chunk, in_chunk);
+      pos += in_chunk;
+    }
+  }
+  void truncate(uint64_t n) {
+    if (n < size) {
+      chunks.resize((n + chunk - 1) / chunk);
+      if (n % chunk) std::memset(chunks.back().get() + n % chunk, 0, chunk - n % chunk);
+    }
+    size = n;
+    while (chunks.size() * chunk < n) chunks.push_back(std::make_unique<char[]>(chunk));
+  }
 };
 
 class mem_file final : public file {
@@ -25,17 +59,14 @@ class mem_file final : public file {
 
   result<void> write_at(uint64_t offset, std::span<const char> data) override {
     std::lock_guard lock(node_->mu);
-    std::string& d = node_->data;
-    if (d.size() < offset + data.size()) d.resize(offset + data.size());
-    d.replace(offset, data.size(), data.data(), data.size());
+    node_->write(offset, data);
     return {};
   }
 
   result<void> read_at(uint64_t offset, std::span<char> out) const override {
     std::lock_guard lock(node_->mu);
-    const std::string& d = node_->data;
-    if (offset > d.size() || d.size() - offset < out.size()) return errc::short_read;
-    d.copy(out.data(), out.size(), offset);
+    if (offset > node_->size || node_->size - offset < out.size()) return errc::short_read;
+    node_->read(offset, out);
     return {};
   }
 
@@ -43,13 +74,13 @@ class mem_file final : public file {
 
   result<void> truncate(uint64_t size) override {
     std::lock_guard lock(node_->mu);
-    node_->data.resize(size);
+    node_->truncate(size);
     return {};
   }
 
   result<uint64_t> size() const override {
     std::lock_guard lock(node_->mu);
-    return node_->data.size();
+    return node_->size;
   }
 
  private:

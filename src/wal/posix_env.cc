@@ -113,8 +113,7 @@ class posix_env final : public env {
   result<std::vector<std::string>> list_dir(const std::filesystem::path& dir) override {
     std::error_code ec;
     std::vector<std::string> names;
-    for (std::filesystem::directory_iterator it(dir, ec), end; !ec && it != end;
-         it.increment(ec)) {
+    for (std::filesystem::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
       names.push_back(it->path().filename().string());
     }
     if (ec) return error_code(ec);

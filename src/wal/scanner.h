@@ -16,7 +16,7 @@ struct scanned_record {
 };
 
 struct scan_result {
-  uint64_t valid_end = 0;        // file offset just past the last record that was kept
+  uint64_t valid_end = 0;  // file offset just past the last record that was kept
   uint64_t records = 0;
   uint64_t corrupt_records = 0;  // damaged stretches followed by an intact record
   uint64_t skipped_bytes = 0;    // bytes of those stretches

@@ -40,8 +40,8 @@ struct record {
 };
 
 inline void PrintTo(const record& r, std::ostream* os) {
-  *os << "{type " << int{r.type} << ", " << r.payload.size() << " bytes at " << r.loc.segment
-      << ":" << r.loc.offset << "}";
+  *os << "{type " << int{r.type} << ", " << r.payload.size() << " bytes at " << r.loc.segment << ":"
+      << r.loc.offset << "}";
 }
 
 // Replays `l` into a vector, as an owner that keeps every record alive (one reference

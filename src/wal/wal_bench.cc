@@ -15,6 +15,7 @@
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
+#include <mutex>
 #include <semaphore>
 #include <string>
 #include <thread>
@@ -42,15 +43,24 @@ bool parse(int argc, char** argv, config& c) {
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     auto next = [&]() -> const char* { return i + 1 < argc ? argv[++i] : "0"; };
-    if (a == "--threads") c.threads = std::atoi(next());
-    else if (a == "--inflight") c.inflight = std::atoi(next());
-    else if (a == "--seconds") c.seconds = std::atof(next());
-    else if (a == "--size") c.size = static_cast<size_t>(std::atoll(next()));
-    else if (a == "--segment-mb") c.segment_mb = static_cast<uint64_t>(std::atoll(next()));
-    else if (a == "--dir") c.dir = next();
-    else if (a == "--no-sync") c.sync = false;
-    else if (a == "--mem") c.mem = true;
-    else return false;
+    if (a == "--threads")
+      c.threads = std::atoi(next());
+    else if (a == "--inflight")
+      c.inflight = std::atoi(next());
+    else if (a == "--seconds")
+      c.seconds = std::atof(next());
+    else if (a == "--size")
+      c.size = static_cast<size_t>(std::atoll(next()));
+    else if (a == "--segment-mb")
+      c.segment_mb = static_cast<uint64_t>(std::atoll(next()));
+    else if (a == "--dir")
+      c.dir = next();
+    else if (a == "--no-sync")
+      c.sync = false;
+    else if (a == "--mem")
+      c.mem = true;
+    else
+      return false;
   }
   return c.threads > 0 && c.inflight > 0 && c.seconds > 0 && c.segment_mb > 0;
 }
@@ -62,9 +72,16 @@ double cpu_seconds() {
   return s(ru.ru_utime) + s(ru.ru_stime);
 }
 
+// Append-to-durable latencies of one writer. Callbacks run on the sync thread, or inline on
+// the writer when the record is already durable, hence the mutex.
+struct latency_log {
+  std::mutex mu;
+  std::vector<uint32_t> us;
+};
+
 // Appends until the deadline with at most c.inflight appends awaiting durability.
-void writer(wal::log& l, const config& c, clock_type::time_point deadline,
-            std::vector<uint32_t>& latencies_us, std::atomic<uint64_t>& errors) {
+void writer(wal::log& l, const config& c, clock_type::time_point deadline, latency_log& latencies,
+            std::atomic<uint64_t>& errors) {
   std::counting_semaphore<> window(c.inflight);
   const std::string payload(c.size, 'p');
   while (clock_type::now() < deadline) {
@@ -78,10 +95,12 @@ void writer(wal::log& l, const config& c, clock_type::time_point deadline,
     }
     l.when_durable(a->lsn, [&, start, seg = a->loc.segment](sqsrelay::error_code ec) {
       if (ec) ++errors;
-      // Only the sync thread runs callbacks, so this vector has one writer.
-      latencies_us.push_back(static_cast<uint32_t>(
-          std::chrono::duration_cast<std::chrono::microseconds>(clock_type::now() - start)
-              .count()));
+      const auto us =
+          std::chrono::duration_cast<std::chrono::microseconds>(clock_type::now() - start);
+      {
+        std::lock_guard lock(latencies.mu);
+        latencies.us.push_back(static_cast<uint32_t>(us.count()));
+      }
       l.release(seg);
       window.release();
     });
@@ -111,8 +130,8 @@ int run(const config& c) {
   auto& l = **opened;
   if (!l.replay([](uint8_t, std::span<const char>, wal::location) {})) return 1;
 
-  std::vector<uint32_t> latencies_us;
-  latencies_us.reserve(1 << 22);
+  std::vector<latency_log> latencies(static_cast<size_t>(c.threads));
+  for (auto& lat : latencies) lat.us.reserve(1 << 20);
   std::atomic<uint64_t> errors{0};
   const double cpu0 = cpu_seconds();
   const auto t0 = clock_type::now();
@@ -120,13 +139,15 @@ int run(const config& c) {
                                  std::chrono::duration<double>(c.seconds));
   std::vector<std::thread> ts;
   for (int i = 0; i < c.threads; ++i) {
-    ts.emplace_back([&] { writer(l, c, deadline, latencies_us, errors); });
+    ts.emplace_back([&, i] { writer(l, c, deadline, latencies[static_cast<size_t>(i)], errors); });
   }
   for (auto& t : ts) t.join();
   const double secs = std::chrono::duration<double>(clock_type::now() - t0).count();
   const double cpu = cpu_seconds() - cpu0;
   const auto st = l.get_stats();
   opened->reset();
+  std::vector<uint32_t> latencies_us;
+  for (auto& lat : latencies) latencies_us.insert(latencies_us.end(), lat.us.begin(), lat.us.end());
 
   const double n = static_cast<double>(st.appends);
   std::printf("wal_bench: %d threads x %d in flight, %zu B records, %s, %s, %.1f s\n", c.threads,
@@ -135,7 +156,8 @@ int run(const config& c) {
   std::printf("  appends/s      %10.0f\n", n / secs);
   std::printf("  MB/s           %10.1f\n", static_cast<double>(st.bytes) / secs / 1e6);
   std::printf("  syncs/s        %10.0f  (%.1f appends per sync)\n",
-              static_cast<double>(st.syncs) / secs, n / static_cast<double>(std::max<uint64_t>(st.syncs, 1)));
+              static_cast<double>(st.syncs) / secs,
+              n / static_cast<double>(std::max<uint64_t>(st.syncs, 1)));
   std::printf("  durable p50    %10u us\n", percentile(latencies_us, 0.50));
   std::printf("  durable p99    %10u us\n", percentile(latencies_us, 0.99));
   std::printf("  durable p99.9  %10u us\n", percentile(latencies_us, 0.999));

@@ -142,12 +142,12 @@ TEST_F(wal_test, read_rejects_ranges_that_are_not_written_data) {
     auto r = l->read(loc, buf);
     return !r && r.error() == errc::bad_location;
   };
-  EXPECT_TRUE(bad({}));                                                   // segment 0
-  EXPECT_TRUE(bad({a.loc.segment, 11, a.loc.offset}));                    // past the end
-  EXPECT_TRUE(bad({a.loc.segment, 4, 2}));                                // segment header
-  EXPECT_TRUE(bad({a.loc.segment + 1, 1, a.loc.offset}));                 // no such segment
-  EXPECT_TRUE(bad({a.loc.segment, 1, UINT64_MAX}));                       // overflow
-  EXPECT_TRUE(l->read({a.loc.segment, 0, a.loc.offset + 10}, buf));       // empty range at end
+  EXPECT_TRUE(bad({}));                                              // segment 0
+  EXPECT_TRUE(bad({a.loc.segment, 11, a.loc.offset}));               // past the end
+  EXPECT_TRUE(bad({a.loc.segment, 4, 2}));                           // segment header
+  EXPECT_TRUE(bad({a.loc.segment + 1, 1, a.loc.offset}));            // no such segment
+  EXPECT_TRUE(bad({a.loc.segment, 1, UINT64_MAX}));                  // overflow
+  EXPECT_TRUE(l->read({a.loc.segment, 0, a.loc.offset + 10}, buf));  // empty range at end
 }
 
 TEST_F(wal_test, record_larger_than_a_segment_gets_a_segment_of_its_own) {
@@ -299,11 +299,11 @@ TEST_F(wal_test, stray_files_are_ignored_counted_and_kept) {
     ASSERT_TRUE(f->write_at(0, data));
   };
   make("notes.txt", "hello");
-  make("wal-1.log", std::string(40, 'x'));                   // not the canonical name
-  make(segment_file_name(7), std::string(40, 'x'));          // right name, bad header
-  make(segment_file_name(3), std::string("SQRLWAL9", 8));    // short, not a torn header
+  make("wal-1.log", std::string(40, 'x'));                 // not the canonical name
+  make(segment_file_name(7), std::string(40, 'x'));        // right name, bad header
+  make(segment_file_name(3), std::string("SQRLWAL9", 8));  // short, not a torn header
   std::string wrong_number(encode_segment_header(4).data(), segment_header_size);
-  make(segment_file_name(5), wrong_number);                  // a renamed segment
+  make(segment_file_name(5), wrong_number);  // a renamed segment
 
   std::vector<record> got;
   recovery_stats st;
@@ -539,7 +539,8 @@ TEST_F(wal_test, records_of_every_size_and_type_survive) {
   many.push_back(huge_part);
   auto a = l->append(255, many, 1);
   ASSERT_TRUE(a);
-  written_.push_back({255, [&] {
+  written_.push_back({255,
+                      [&] {
                         std::string s;
                         for (auto p : many) s += p;
                         return s;
