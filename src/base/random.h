@@ -35,5 +35,7 @@ class random_source {
 
 // Formats 16 bytes as an RFC 4122 version-4 UUID string (SQS message ids look like this).
 std::string format_uuid(std::array<uint8_t, 16> bytes);
+// The same into a caller's buffer of 36 characters (no allocation; hot paths).
+void format_uuid_to(std::array<uint8_t, 16> bytes, char* out);
 
 }  // namespace sqsrelay

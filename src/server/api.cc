@@ -117,7 +117,23 @@ maybe_error get_queue(service& svc, const json::object& o, const request_context
   return std::nullopt;
 }
 
-std::string md5_hex(const md5_digest& d) { return to_hex(d); }
+// Digests and ids as short stack strings: these go out once per message.
+struct md5_text {
+  char buf[32];
+  explicit md5_text(const md5_digest& d) {
+    static constexpr char digits[] = "0123456789abcdef";
+    for (size_t i = 0; i < 16; ++i) {
+      buf[2 * i] = digits[d[i] >> 4];
+      buf[2 * i + 1] = digits[d[i] & 15];
+    }
+  }
+  operator std::string_view() const { return {buf, 32}; }
+};
+struct uuid_text {
+  char buf[36];
+  explicit uuid_text(const message_id& id) { format_uuid_to(id, buf); }
+  operator std::string_view() const { return {buf, 36}; }
+};
 
 // ---- message parsing --------------------------------------------------------------------
 
@@ -219,17 +235,17 @@ void append_send_result(std::string& out, const prepared_message& m, std::string
     sqs::append_json_member(out, "Id", id);
     out.push_back(',');
   }
-  sqs::append_json_member(out, "MD5OfMessageBody", md5_hex(m.md5_body));
+  sqs::append_json_member(out, "MD5OfMessageBody", md5_text(m.md5_body));
   if (m.md5_attributes) {
     out.push_back(',');
-    sqs::append_json_member(out, "MD5OfMessageAttributes", md5_hex(*m.md5_attributes));
+    sqs::append_json_member(out, "MD5OfMessageAttributes", md5_text(*m.md5_attributes));
   }
   if (m.md5_system) {
     out.push_back(',');
-    sqs::append_json_member(out, "MD5OfMessageSystemAttributes", md5_hex(*m.md5_system));
+    sqs::append_json_member(out, "MD5OfMessageSystemAttributes", md5_text(*m.md5_system));
   }
   out.push_back(',');
-  sqs::append_json_member(out, "MessageId", format_uuid(m.id));
+  sqs::append_json_member(out, "MessageId", uuid_text(m.id));
   out.push_back('}');
 }
 
@@ -352,11 +368,11 @@ bool wants(const std::vector<std::string_view>& names, std::string_view n) {
 void append_message(std::string& out, const received_message& r, const message_view& m,
                     const receive_request& req) {
   out.push_back('{');
-  sqs::append_json_member(out, "MessageId", format_uuid(m.id));
+  sqs::append_json_member(out, "MessageId", uuid_text(m.id));
   out.push_back(',');
   sqs::append_json_member(out, "ReceiptHandle", r.receipt_handle);
   out.push_back(',');
-  sqs::append_json_member(out, "MD5OfBody", md5_hex(m.md5_body));
+  sqs::append_json_member(out, "MD5OfBody", md5_text(m.md5_body));
   out.push_back(',');
   sqs::append_json_member(out, "Body", m.body);
   auto& names = req.system_names;
@@ -384,7 +400,7 @@ void append_message(std::string& out, const received_message& r, const message_v
   if (!selected.empty()) {
     out.push_back(',');
     sqs::append_json_member(out, "MD5OfMessageAttributes",
-                            md5_hex(sqs::md5_of_attributes(selected)));
+                            md5_text(sqs::md5_of_attributes(selected)));
     out += R"(,"MessageAttributes":{)";
     for (size_t i = 0; i < selected.size(); ++i) {
       const auto& a = selected[i];

@@ -1,25 +1,19 @@
 #include "server/message_codec.h"
 
+#include <bit>
 #include <cstring>
 
 #include "server/store_format.h"
 
 namespace sqsrelay::server {
 
-void put_u16(std::string& out, uint16_t v) {
-  char b[2] = {static_cast<char>(v), static_cast<char>(v >> 8)};
-  out.append(b, 2);
-}
-void put_u32(std::string& out, uint32_t v) {
-  char b[4];
-  for (int i = 0; i < 4; ++i) b[i] = static_cast<char>(v >> (8 * i));
-  out.append(b, 4);
-}
-void put_u64(std::string& out, uint64_t v) {
-  char b[8];
-  for (int i = 0; i < 8; ++i) b[i] = static_cast<char>(v >> (8 * i));
-  out.append(b, 8);
-}
+// The store format is little-endian; so are the hosts we build for, so a memcpy is the
+// encoding (checked at compile time).
+static_assert(std::endian::native == std::endian::little, "store format assumes little-endian");
+
+void put_u16(std::string& out, uint16_t v) { out.append(reinterpret_cast<const char*>(&v), 2); }
+void put_u32(std::string& out, uint32_t v) { out.append(reinterpret_cast<const char*>(&v), 4); }
+void put_u64(std::string& out, uint64_t v) { out.append(reinterpret_cast<const char*>(&v), 8); }
 
 namespace {
 void put_str16(std::string& out, std::string_view s) {

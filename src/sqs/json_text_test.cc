@@ -24,3 +24,22 @@ TEST(json_text, member_is_key_colon_value) {
 
 }  // namespace
 }  // namespace sqsrelay::sqs
+
+namespace sqsrelay::sqs {
+namespace {
+
+// The 16-byte fast path must hand over to the byte loop at any position.
+TEST(json_text, long_strings_escape_at_every_position) {
+  for (size_t pos = 0; pos < 40; ++pos) {
+    for (char special : {'"', '\\', '\n', '\x01'}) {
+      std::string in(40, 'x');
+      in[pos] = special;
+      std::string out;
+      append_json_string(out, in);
+      EXPECT_EQ(boost::json::parse(out).as_string(), in) << pos;
+    }
+  }
+}
+
+}  // namespace
+}  // namespace sqsrelay::sqs

@@ -6,6 +6,10 @@
 
 #include <fmt/format.h>
 
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
 namespace sqsrelay::sqs {
 
 namespace {
@@ -105,9 +109,21 @@ void put_u32(md5_hasher& h, size_t n) {
 }  // namespace
 
 bool valid_message_text(std::string_view s) {
-  for (size_t i = 0; i < s.size();) {
+  size_t i = 0;
+#if defined(__SSE2__)
+  // Fast path: 16 bytes at a time while all are printable ASCII (0x20..0x7f).
+  const __m128i lo = _mm_set1_epi8(0x1f);
+  while (i + 16 <= s.size()) {
+    __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(s.data() + i));
+    // A byte >= 0x80 has its top bit set; a byte <= 0x1f equals max(byte, 0x1f).
+    __m128i bad = _mm_or_si128(v, _mm_cmpeq_epi8(_mm_max_epu8(v, lo), lo));
+    if (_mm_movemask_epi8(bad) != 0) break;
+    i += 16;
+  }
+#endif
+  while (i < s.size()) {
     auto c = static_cast<uint8_t>(s[i]);
-    if (c >= 0x20 && c < 0x80) {  // printable ASCII fast path
+    if (c >= 0x20 && c < 0x80) {  // printable ASCII
       ++i;
       continue;
     }

@@ -13,14 +13,22 @@
 
 namespace sqsrelay::wal {
 
+class durable_callback;
+
+namespace detail {
+template <class F>
+concept durable_callback_target = !std::same_as<std::decay_t<F>, durable_callback> &&
+                                  std::invocable<std::decay_t<F>&, error_code>;
+}  // namespace detail
+
 class durable_callback {
  public:
   durable_callback() noexcept = default;
 
-  template <class F>
-  requires(!std::same_as<std::decay_t<F>, durable_callback> &&
-           std::invocable<std::decay_t<F>&, error_code>)
-      durable_callback(F&& f) {  // NOLINT(google-explicit-constructor): used like std::function
+  // Implicit like std::function; the constraint keeps it from hiding the move constructor.
+  template <detail::durable_callback_target F>
+  // NOLINTNEXTLINE(google-explicit-constructor,bugprone-forwarding-reference-overload)
+  durable_callback(F&& f) {
     using T = std::decay_t<F>;
     if constexpr (fits_inline<T>) {
       ::new (static_cast<void*>(buf_)) T(std::forward<F>(f));

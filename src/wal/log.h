@@ -181,7 +181,8 @@ class log {
   void reclaim_loop();
   std::shared_ptr<segment_state> deletable() const;  // requires mu_
   void wake_reclaimer_if_ready();                    // requires mu_
-  void delete_segment(std::shared_ptr<segment_state> seg, std::unique_lock<std::mutex>& lock);
+  void delete_segment(const std::shared_ptr<segment_state>& seg,
+                      std::unique_lock<std::mutex>& lock);
 
   const options opts_;
   env& env_;

@@ -16,7 +16,7 @@ void log::reclaim_loop() {
   std::unique_lock lock(mu_);
   for (;;) {
     if (auto seg = deletable()) {
-      delete_segment(std::move(seg), lock);
+      delete_segment(seg, lock);
     } else if (stopping_) {
       return;
     } else {
@@ -45,7 +45,8 @@ void log::wake_reclaimer_if_ready() {
 // a crash can only bring back a suffix of the deleted segments, never a hole after an
 // older one. The file is shrunk first (best effort); a crash may leave it shortened, which
 // only loses dead records: everything older is already gone for good.
-void log::delete_segment(std::shared_ptr<segment_state> seg, std::unique_lock<std::mutex>& lock) {
+void log::delete_segment(const std::shared_ptr<segment_state>& seg,
+                         std::unique_lock<std::mutex>& lock) {
   const uint64_t size = seg->size;
   lock.unlock();
   for (uint64_t s = size; s > truncate_step; s -= truncate_step) {

@@ -39,7 +39,7 @@ struct record {
   bool operator==(const record& o) const { return type == o.type && payload == o.payload; }
 };
 
-inline void PrintTo(const record& r, std::ostream* os) {
+inline void PrintTo(const record& r, std::ostream* os) {  // NOLINT: gtest hook name
   *os << "{type " << int{r.type} << ", " << r.payload.size() << " bytes at " << r.loc.segment << ":"
       << r.loc.offset << "}";
 }

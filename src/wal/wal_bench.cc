@@ -138,6 +138,7 @@ int run(const config& c) {
   const auto deadline = t0 + std::chrono::duration_cast<clock_type::duration>(
                                  std::chrono::duration<double>(c.seconds));
   std::vector<std::thread> ts;
+  ts.reserve(latencies.size());
   for (int i = 0; i < c.threads; ++i) {
     ts.emplace_back([&, i] { writer(l, c, deadline, latencies[static_cast<size_t>(i)], errors); });
   }

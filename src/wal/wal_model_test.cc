@@ -247,7 +247,7 @@ class model_run {
 };
 
 int seeds() {
-  const char* s = std::getenv("SQSRELAY_WAL_SEEDS");
+  const char* s = std::getenv("SQSRELAY_WAL_SEEDS");  // NOLINT(concurrency-mt-unsafe)
   return s ? std::atoi(s) : 60;
 }
 

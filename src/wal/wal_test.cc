@@ -167,24 +167,25 @@ TEST_F(wal_test, record_larger_than_a_segment_gets_a_segment_of_its_own) {
 TEST_F(wal_test, group_commit_shares_one_sync_among_concurrent_appends) {
   auto l = open_replayed();
   env_.hold_syncs();  // every append below lands while the first sync is stuck
-  constexpr int threads = 8, per_thread = 50;
-  std::atomic<int> ok{0};
+  constexpr uint64_t threads = 8, per_thread = 50;
+  std::atomic<uint64_t> ok{0};
   std::vector<std::thread> ts;
-  for (int t = 0; t < threads; ++t) {
+  ts.reserve(threads);
+  for (uint64_t t = 0; t < threads; ++t) {
     ts.emplace_back([&, t] {
-      for (int i = 0; i < per_thread; ++i) {
-        auto a = l->append(1, payload_for(uint64_t(t * 1000 + i), 64));
+      for (uint64_t i = 0; i < per_thread; ++i) {
+        auto a = l->append(1, payload_for(t * 1000 + i, 64));
         ASSERT_TRUE(a);
         l->when_durable(a->lsn, [&](error_code ec) { ok += ec ? 0 : 1; });
       }
     });
   }
   for (auto& t : ts) t.join();
-  EXPECT_EQ(ok, 0);
+  EXPECT_EQ(ok, 0u);
   env_.release_syncs();
   EXPECT_TRUE(eventually([&] { return ok == threads * per_thread; }));
   auto st = l->get_stats();
-  EXPECT_EQ(st.appends, uint64_t{threads * per_thread});
+  EXPECT_EQ(st.appends, threads * per_thread);
   EXPECT_LE(st.syncs, 3u);
 }
 
@@ -294,7 +295,7 @@ TEST_F(wal_test, stray_files_are_ignored_counted_and_kept) {
   auto l = open_replayed();
   put(*l, 1);
   l.reset();
-  auto make = [&](std::string name, std::string data) {
+  auto make = [&](const std::string& name, const std::string& data) {
     auto f = *env_.create_file(opts_.dir / name);
     ASSERT_TRUE(f->write_at(0, data));
   };
@@ -587,11 +588,12 @@ TEST(wal_posix, group_commit_on_real_files_shares_syncs) {
   opts.dir = dir.path();
   auto l = *log::open(opts, default_posix_env());
   replay_all(*l);
-  constexpr int threads = 8, per_thread = 100;
+  constexpr uint64_t threads = 8, per_thread = 100;
   std::vector<std::thread> ts;
-  for (int t = 0; t < threads; ++t) {
+  ts.reserve(threads);
+  for (uint64_t t = 0; t < threads; ++t) {
     ts.emplace_back([&] {
-      for (int i = 0; i < per_thread; ++i) {
+      for (uint64_t i = 0; i < per_thread; ++i) {
         auto a = l->append(1, std::string(256, 'x'));
         ASSERT_TRUE(a);
         EXPECT_EQ(wait_durable(*l, a->lsn), error_code{});
@@ -600,7 +602,7 @@ TEST(wal_posix, group_commit_on_real_files_shares_syncs) {
   }
   for (auto& t : ts) t.join();
   auto st = l->get_stats();
-  EXPECT_EQ(st.appends, uint64_t{threads * per_thread});
+  EXPECT_EQ(st.appends, threads * per_thread);
   EXPECT_LT(st.syncs, st.appends);
 }
 
