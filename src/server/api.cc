@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <charconv>
-#include <set>
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/post.hpp>
@@ -284,13 +283,16 @@ maybe_error check_batch(const json::object& o, std::string_view entry_shape,
   if (!v->is_array()) return errors::invalid_parameter_value("Entries must be a list.");
   entries = &v->as_array();
   if (entries->size() > sqs::max_batch_entries) return errors::too_many_entries(entries->size());
-  std::set<std::string_view> seen;
+  std::array<std::string_view, sqs::max_batch_entries> seen;
+  size_t n = 0;
   for (auto& e : *entries) {
     if (!e.is_object()) return errors::invalid_parameter_value("Each entry must be an object.");
     std::string_view id;
     if (auto err = get_string(e.as_object(), "Id", id, true)) return err;
     if (!sqs::valid_batch_entry_id(id)) return errors::invalid_batch_entry_id();
-    if (!seen.insert(id).second) return errors::batch_entry_ids_not_distinct(id);
+    if (std::find(seen.begin(), seen.begin() + n, id) != seen.begin() + n)
+      return errors::batch_entry_ids_not_distinct(id);
+    seen[n++] = id;
   }
   return std::nullopt;
 }
@@ -472,7 +474,7 @@ outcome fail(api_error e) { return {{}, std::move(e), {}}; }
 
 // Answers with `result` once the records up to `lsn` are durable (at once for lsn 0).
 asio::awaitable<outcome> await_lsn(service& svc, uint64_t lsn, outcome result) {
-  if (lsn == 0) co_return result;
+  if (lsn == 0 || svc.log().durable_lsn() >= lsn) co_return result;  // no async round trip
   auto [ec] = co_await async_wait_durable(svc.log(), lsn);
   if (ec)
     co_return fail(errors::service_unavailable(
@@ -752,7 +754,8 @@ asio::awaitable<outcome> receive_message(handler_env h) {
     q->unpark(&w);
     if (q->deleted()) co_return fail(errors::queue_does_not_exist());
   }
-  if (got.lsn) (void)co_await async_wait_durable(h.svc.log(), got.lsn);
+  if (got.lsn && h.svc.log().durable_lsn() < got.lsn)
+    (void)co_await async_wait_durable(h.svc.log(), got.lsn);
   std::vector<std::string_view> blobs;
   auto buffers = read_blobs(h.svc.log(), got.messages, blobs);
   std::string messages;

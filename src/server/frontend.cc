@@ -77,12 +77,19 @@ std::variant<decoded, api_error> decode_json(const http::request& req, std::stri
   if (body.empty()) return d;
   json::parse_options po;
   po.max_depth = max_depth;
+  // One parser per thread, reused: json::parse() would allocate its internal value stack on
+  // the heap for every request. Decoding never suspends, so a thread-local is safe.
+  // (The options are fixed per process, so the first call's are the ones kept.)
+  thread_local json::parser parser(json::storage_ptr(), po);
+  parser.reset(std::move(sp));
   boost::system::error_code ec;
-  auto v = json::parse(body, ec, std::move(sp), po);
-  if (ec || !v.is_object())
+  parser.write(body.data(), body.size(), ec);
+  if (ec)
     return sqs::errors::malformed_request(
-        ec ? fmt::format("The request body is not valid JSON: {}", ec.message())
-           : std::string("The request body must be a JSON object."));
+        fmt::format("The request body is not valid JSON: {}", ec.message()));
+  json::value v = parser.release();  // built in the request's arena
+  if (!v.is_object())
+    return sqs::errors::malformed_request("The request body must be a JSON object.");
   d.body = std::move(v.as_object());
   return d;
 }

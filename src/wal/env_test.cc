@@ -60,6 +60,25 @@ void check_basic_file_operations(env& e, const std::filesystem::path& dir) {
   EXPECT_FALSE(e.remove_file(dir / "sub" / "a"));
 }
 
+// Holes left by a write past the end, or by growing truncate, read as zeros; big writes
+// and reads cross the mem env's 1 MiB chunks.
+void check_gaps_read_as_zeros(env& e, const std::filesystem::path& dir) {
+  ASSERT_TRUE(e.create_dir(dir));
+  auto f = *e.create_file(dir / "sparse");
+  const std::string big((3 << 20) + 5, 'x');
+  ASSERT_TRUE(f->write_at(10, big));
+  ASSERT_TRUE(f->truncate(20));                                    // shrink into the first chunk
+  ASSERT_TRUE(f->write_at((2 << 20) + 3, std::string_view("y")));  // hole over old bytes
+  ASSERT_TRUE(f->truncate((4 << 20) + 1));                         // grow
+  std::string expected((4 << 20) + 1, '\0');
+  std::fill(expected.begin() + 10, expected.begin() + 20, 'x');
+  expected[(2 << 20) + 3] = 'y';
+  std::string out(expected.size(), '?');
+  ASSERT_TRUE(f->read_at(0, out));
+  EXPECT_TRUE(out == expected);
+  EXPECT_EQ(*f->size(), expected.size());
+}
+
 void check_lock_is_exclusive(env& e, const std::filesystem::path& dir) {
   ASSERT_TRUE(e.create_dir(dir));
   auto first = e.lock_file(dir / "LOCK");
@@ -74,6 +93,11 @@ void check_lock_is_exclusive(env& e, const std::filesystem::path& dir) {
 TEST(posix_env, reads_writes_lists_and_removes_real_files) {
   temp_dir dir;
   check_basic_file_operations(default_posix_env(), dir.path());
+}
+
+TEST(posix_env, gaps_read_as_zeros) {
+  temp_dir dir;
+  check_gaps_read_as_zeros(default_posix_env(), dir.path());
 }
 
 TEST(posix_env, directory_lock_is_exclusive) {
@@ -91,6 +115,11 @@ TEST(posix_env, opening_a_directory_as_a_file_fails_with_is_a_directory) {
 TEST(mem_env, reads_writes_lists_and_removes_files) {
   auto e = make_mem_env();
   check_basic_file_operations(*e, "/mem");
+}
+
+TEST(mem_env, gaps_read_as_zeros) {
+  auto e = make_mem_env();
+  check_gaps_read_as_zeros(*e, "/mem");
 }
 
 TEST(mem_env, directory_lock_is_exclusive) {

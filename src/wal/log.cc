@@ -37,14 +37,24 @@ result<log::appended> log::append(uint8_t type, std::span<const std::string_view
   uint64_t payload = 0;
   for (std::string_view p : parts) payload += p.size();
   if (payload > UINT32_MAX) return errc::record_too_large;
-  const uint64_t bytes = record_header_size + payload;
 
   std::unique_lock lock(mu_);
   if (failed_) return errc::log_failed;
   replay_allowed_ = false;
   // The sync thread sleeps only when it has no work; wake it only when this append gives it
-  // some. A futex wake per append would cost a syscall and a context switch per request.
+  // some (also when the append failed after rolling). A futex wake per append would cost a
+  // syscall and a context switch per request.
   const bool had_work = has_sync_work();
+  result<appended> a = append_locked(type, parts, payload, refs);
+  const bool wake = !had_work && has_sync_work();
+  lock.unlock();
+  if (wake) work_cv_.notify_one();
+  return a;
+}
+
+result<log::appended> log::append_locked(uint8_t type, std::span<const std::string_view> parts,
+                                         uint64_t payload, uint32_t refs) {
+  const uint64_t bytes = record_header_size + payload;
   if (needs_roll(bytes)) {
     if (auto r = roll(); !r) return r.error();
   }
@@ -65,11 +75,7 @@ result<log::appended> log::append(uint8_t type, std::span<const std::string_view
   }
   ++stats_.appends;
   stats_.bytes += bytes;
-  const location loc{seg.number, static_cast<uint32_t>(payload), offset + record_header_size};
-  const bool wake = !had_work && has_sync_work();
-  lock.unlock();
-  if (wake) work_cv_.notify_one();
-  return appended{lsn, loc};
+  return appended{lsn, {seg.number, static_cast<uint32_t>(payload), offset + record_header_size}};
 }
 
 // A record never spans segments; one larger than segment_bytes gets a segment of its own.

@@ -162,6 +162,8 @@ class log {
   std::filesystem::path path_of(uint32_t number) const;
 
   // Appending (log.cc); all require mu_.
+  result<appended> append_locked(uint8_t type, std::span<const std::string_view> parts,
+                                 uint64_t payload, uint32_t refs);
   bool needs_roll(uint64_t record_bytes) const;
   result<void> roll();
   result<std::shared_ptr<segment_state>> create_segment(uint32_t number);

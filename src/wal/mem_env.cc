@@ -18,7 +18,9 @@ namespace {
 error_code not_found() { return make_error_code(boost::system::errc::no_such_file_or_directory); }
 
 // File contents in fixed-size chunks: appending never moves what is already written (a
-// single growing string would copy the whole segment on every capacity doubling).
+// single growing string would copy the whole segment on every capacity doubling). Chunks
+// are allocated uninitialised; bytes past `size` are unspecified and zeroed when a write
+// or truncate extends the file over them, so a small file does not pay for a 1 MiB memset.
 struct mem_node {
   static constexpr uint64_t chunk = 1 << 20;
   mutable std::mutex mu;
@@ -27,29 +29,51 @@ struct mem_node {
 
   void write(uint64_t offset, std::span<const char> in) {
     const uint64_t end = offset + in.size();
-    while (chunks.size() * chunk < end) chunks.push_back(std::make_unique<char[]>(chunk));
+    extend(offset);
+    reserve(end);
     for (uint64_t pos = offset; pos < end;) {
-      const uint64_t in_chunk = std::min(chunk - pos % chunk, end - pos);
-      std::memcpy(chunks[pos / chunk].get() + pos % chunk, in.data() + (pos - offset), in_chunk);
-      pos += in_chunk;
+      const uint64_t n = std::min(chunk - pos % chunk, end - pos);
+      std::memcpy(chunks[pos / chunk].get() + pos % chunk, in.data() + (pos - offset), n);
+      pos += n;
     }
     size = std::max(size, end);
   }
+
   void read(uint64_t offset, std::span<char> out) const {
     const uint64_t end = offset + out.size();
     for (uint64_t pos = offset; pos < end;) {
-      const uint64_t in_chunk = std::min(chunk - pos % chunk, end - pos);
-      std::memcpy(out.data() + (pos - offset), chunks[pos / chunk].get() + pos % chunk, in_chunk);
-      pos += in_chunk;
+      const uint64_t n = std::min(chunk - pos % chunk, end - pos);
+      std::memcpy(out.data() + (pos - offset), chunks[pos / chunk].get() + pos % chunk, n);
+      pos += n;
     }
   }
+
   void truncate(uint64_t n) {
-    if (n < size) {
+    if (n <= size) {
       chunks.resize((n + chunk - 1) / chunk);
-      if (n % chunk) std::memset(chunks.back().get() + n % chunk, 0, chunk - n % chunk);
+      size = n;
+    } else {
+      extend(n);
     }
-    size = n;
-    while (chunks.size() * chunk < n) chunks.push_back(std::make_unique<char[]>(chunk));
+  }
+
+ private:
+  void reserve(uint64_t end) {
+    while (chunks.size() * chunk < end) {
+      chunks.push_back(std::make_unique_for_overwrite<char[]>(chunk));
+    }
+  }
+
+  // Grows the file to `end` bytes (if shorter) with zeros.
+  void extend(uint64_t end) {
+    if (end <= size) return;
+    reserve(end);
+    for (uint64_t pos = size; pos < end;) {
+      const uint64_t n = std::min(chunk - pos % chunk, end - pos);
+      std::memset(chunks[pos / chunk].get() + pos % chunk, 0, n);
+      pos += n;
+    }
+    size = end;
   }
 };
 
