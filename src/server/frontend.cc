@@ -69,7 +69,6 @@ std::variant<decoded, api_error> decode_json(const http::request& req, std::stri
                                              json::storage_ptr sp, size_t max_depth) {
   decoded d;
   d.proto = protocol::json;
-  d.body = json::object(sp);  // same arena as the parse below, so the move is a move
   if (target.substr(0, target_prefix.size()) != target_prefix)
     return sqs::errors::invalid_action(target);
   d.action = std::string(target.substr(target_prefix.size()));
@@ -90,8 +89,8 @@ std::variant<decoded, api_error> decode_json(const http::request& req, std::stri
   json::value v = parser.release();  // built in the request's arena
   if (!v.is_object())
     return sqs::errors::malformed_request("The request body must be a JSON object.");
-  d.body = std::move(v.as_object());
-  return d;
+  // Move-construct: json's move *assignment* keeps the target's storage and deep-copies.
+  return decoded{protocol::json, std::move(d.action), json::object(std::move(v.as_object()))};
 }
 
 std::variant<decoded, api_error> decode_query(const http::request& req) {

@@ -91,8 +91,9 @@ class log {
 
   // Opens (creating if needed) the log in opts.dir: locks the directory, checks every
   // segment header, truncates a torn tail off the last segment, syncs what it found (so
-  // everything replay() returns is durable) and starts the sync thread. Damaged data never
-  // fails open; I/O errors and a newer format version do. `e` must outlive the log.
+  // everything replay() returns is durable; unless !opts.sync) and starts the sync and
+  // reclaimer threads. Damaged data never fails open; I/O errors and a newer format version
+  // do. `e` must outlive the log.
   [[nodiscard]] static result<std::unique_ptr<log>> open(const options& opts, env& e);
 
   // Syncs everything appended, runs the remaining callbacks and stops both threads.

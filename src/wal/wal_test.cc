@@ -394,6 +394,18 @@ TEST_F(wal_test, enospc_fails_the_append_cuts_the_partial_record_and_loses_nothi
   EXPECT_EQ(st.corrupt_records + st.truncated_bytes, 0u);
 }
 
+TEST_F(wal_test, append_failing_right_after_a_roll_still_wakes_the_sync_thread) {
+  auto l = open_replayed();
+  put(*l, 1, 3000);
+  EXPECT_EQ(wait_durable(*l, l->last_lsn()), error_code{});
+  std::this_thread::sleep_for(10ms);  // the sync thread is asleep with nothing to do
+  // The roll's header write succeeds and leaves a segment to sync; the record's write fails.
+  env_.inject(fault_env::op::write, env_.calls(fault_env::op::write) + 2, enospc);
+  EXPECT_FALSE(l->append(1, payload_for(2, 3000), 1));
+  put(*l, 3, 10);
+  EXPECT_EQ(wait_durable(*l, l->last_lsn()), error_code{});
+}
+
 TEST_F(wal_test, write_error_that_cannot_be_undone_fails_the_log) {
   auto l = open_replayed();
   put(*l, 1);
