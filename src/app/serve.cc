@@ -4,6 +4,7 @@
 #include <thread>
 #include <vector>
 
+#include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/address.hpp>
 #include <boost/asio/signal_set.hpp>
@@ -145,14 +146,21 @@ int run_serve(const serve_options& o) {
                rec.corrupt_records, rec.truncated_bytes);
 
   unsigned threads = o.threads ? o.threads : std::max(1u, std::thread::hardware_concurrency());
-  asio::io_context ioc(static_cast<int>(threads));
+  // One single-threaded io_context per thread (see http/server.h).
+  std::vector<std::unique_ptr<asio::io_context>> contexts;
+  std::vector<asio::io_context*> workers;
+  for (unsigned i = 0; i < threads; ++i) {
+    contexts.push_back(std::make_unique<asio::io_context>(1));
+    workers.push_back(contexts.back().get());
+  }
+  asio::io_context& ioc = *workers.front();
   server::frontend fe(**svc, creds);
   http::server_options ho;
   ho.host = ep.host;
   ho.port = ep.port;
   ho.body_limit = o.body_limit;
   http::server srv(
-      ioc, ho,
+      workers, ho,
       [&fe](http::request r, http::peer_info p) { return fe.handle(std::move(r), p); },
       [&fe](int status, std::string_view reason) { return fe.transport_error(status, reason); });
   if (auto r = srv.start(); !r) {
@@ -171,10 +179,13 @@ int run_serve(const serve_options& o) {
     spdlog::info("signal {}: stopping", sig);
     srv.stop();
     sweeper.cancel();
-    ioc.stop();
+    for (auto* w : workers) w->stop();
   });
+  // Keep the other contexts running while they have no connections yet.
+  std::vector<asio::executor_work_guard<asio::io_context::executor_type>> guards;
+  for (auto* w : workers) guards.push_back(asio::make_work_guard(*w));
   std::vector<std::thread> pool;
-  for (unsigned i = 1; i < threads; ++i) pool.emplace_back([&ioc] { ioc.run(); });
+  for (unsigned i = 1; i < threads; ++i) pool.emplace_back([w = workers[i]] { w->run(); });
   ioc.run();
   for (auto& t : pool) t.join();
   svc->reset();  // syncs and closes the store

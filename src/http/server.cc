@@ -6,7 +6,6 @@
 #include <boost/asio/write.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
-#include <boost/asio/strand.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
@@ -21,6 +20,7 @@ using tcp = asio::ip::tcp;
 namespace {
 
 struct session_env {
+  std::vector<asio::io_context*> workers;
   server_options opts;
   handler h;
   error_responder err;
@@ -102,8 +102,8 @@ asio::awaitable<void> run_session(tcp::socket socket, std::shared_ptr<session_en
 }
 
 asio::awaitable<void> accept_loop(tcp::acceptor& acceptor, std::shared_ptr<session_env> env) {
-  for (;;) {
-    auto ex = asio::make_strand(acceptor.get_executor());
+  for (size_t next = 0;; ++next) {
+    auto ex = env->workers[next % env->workers.size()]->get_executor();
     auto [ec, socket] =
         co_await acceptor.async_accept(ex, asio::as_tuple(asio::use_awaitable));
     if (env->stopping->load()) co_return;
@@ -119,8 +119,12 @@ asio::awaitable<void> accept_loop(tcp::acceptor& acceptor, std::shared_ptr<sessi
 
 }  // namespace
 
-server::server(asio::io_context& ioc, server_options o, handler h, error_responder e)
-    : ioc_(ioc), opts_(std::move(o)), handler_(std::move(h)), error_(std::move(e)) {}
+server::server(std::vector<asio::io_context*> workers, server_options o, handler h,
+               error_responder e)
+    : workers_(std::move(workers)),
+      opts_(std::move(o)),
+      handler_(std::move(h)),
+      error_(std::move(e)) {}
 
 server::~server() { stop(); }
 
@@ -129,14 +133,14 @@ result<void> server::start() {
   auto addr = asio::ip::make_address(opts_.host, ec);
   if (ec) return ec;
   tcp::endpoint ep(addr, opts_.port);
-  acceptor_ = std::make_unique<tcp::acceptor>(ioc_);
+  acceptor_ = std::make_unique<tcp::acceptor>(*workers_.front());
   if (acceptor_->open(ep.protocol(), ec); ec) return ec;
   if (acceptor_->set_option(tcp::acceptor::reuse_address(true), ec); ec) return ec;
   if (acceptor_->bind(ep, ec); ec) return ec;
   if (acceptor_->listen(asio::socket_base::max_listen_connections, ec); ec) return ec;
   port_ = acceptor_->local_endpoint().port();
   auto env = std::make_shared<session_env>(
-      session_env{opts_, handler_, error_, stats_, stopping_});
+      session_env{workers_, opts_, handler_, error_, stats_, stopping_});
   asio::co_spawn(acceptor_->get_executor(), accept_loop(*acceptor_, env), asio::detached);
   return {};
 }

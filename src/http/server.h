@@ -2,9 +2,10 @@
 // own strand; keep-alive; request bodies bounded (413 beyond the limit); idle and
 // slow-client timeouts on the stream.
 //
-// Threading: the caller runs the io_context on as many threads as it likes; each
-// connection is confined to its strand, the handler may be invoked concurrently for
-// different connections.
+// Threading: one io_context per thread (the caller runs each on its own thread). The
+// acceptor lives on the first; each accepted connection is bound to one io_context, round
+// robin, so a connection's coroutine and everything posted to its executor run on one
+// thread without a strand. The handler may run concurrently for different connections.
 #pragma once
 
 #include <atomic>
@@ -13,6 +14,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/io_context.hpp>
@@ -50,7 +52,9 @@ struct server_stats {
 
 class server {
  public:
-  server(boost::asio::io_context& ioc, server_options o, handler h, error_responder e);
+  // `workers` are single-threaded io_contexts; the acceptor runs on the first.
+  server(std::vector<boost::asio::io_context*> workers, server_options o, handler h,
+         error_responder e);
   ~server();
   server(const server&) = delete;
   server& operator=(const server&) = delete;
@@ -62,7 +66,7 @@ class server {
   const server_stats& stats() const { return *stats_; }
 
  private:
-  boost::asio::io_context& ioc_;
+  std::vector<boost::asio::io_context*> workers_;
   server_options opts_;
   handler handler_;
   error_responder error_;
