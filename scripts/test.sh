@@ -19,7 +19,7 @@ if [ "${SQSRELAY_SKIP_SANITIZERS:-0}" != 1 ]; then
   cmake --preset asan-ubsan >/dev/null
   cmake --build build/asan-ubsan -j "$jobs"
   ASAN_OPTIONS=detect_leaks=1 ctest --test-dir build/asan-ubsan --output-on-failure \
-    -j "$jobs" --timeout 900 -LE interop
+    -j "$jobs" --timeout 900 -LE "interop|crash"
 fi
 
 if [ "${SQSRELAY_SKIP_FUZZ:-0}" != 1 ]; then
