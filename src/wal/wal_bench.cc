@@ -153,7 +153,10 @@ int run(const config& c) {
   const double n = static_cast<double>(st.appends);
   std::printf("wal_bench: %d threads x %d in flight, %zu B records, %s, %s, %.1f s\n", c.threads,
               c.inflight, c.size, c.mem ? "mem env" : c.dir.c_str(),
-              c.sync ? "fdatasync" : "no sync", secs);
+              !c.sync ? "no sync"
+              : c.mem ? "sync (a no-op in memory)"
+                      : "fdatasync",
+              secs);
   std::printf("  appends/s      %10.0f\n", n / secs);
   std::printf("  MB/s           %10.1f\n", static_cast<double>(st.bytes) / secs / 1e6);
   std::printf("  syncs/s        %10.0f  (%.1f appends per sync)\n",
