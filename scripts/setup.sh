@@ -10,8 +10,11 @@ debs=(
   libsimdjson-dev libtomlplusplus-dev libcli11-dev libspdlog-dev libfmt-dev libssl-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   clang-14 libclang-rt-14-dev clang-format clang-tidy
-  awscli wrk nodejs npm python3 curl procps util-linux
+  awscli wrk python3 curl procps util-linux
 )
+# Node.js and npm: the machine's own if present (Debian's npm conflicts with other installs).
+command -v node >/dev/null 2>&1 || debs+=(nodejs)
+command -v npm >/dev/null 2>&1 || debs+=(npm)
 
 missing=()
 for p in "${debs[@]}"; do
