@@ -63,6 +63,29 @@ def core_busy_seconds(core):
     return 0.0
 
 
+def fsync_probe(n=500, size=4096):
+    """fdatasync latency of the temp file system right now (the durable servers' data dirs
+    live there): n appends of `size` bytes, each followed by fdatasync."""
+    fd, path = tempfile.mkstemp(prefix="sqsbench-fsync-")
+    lat = []
+    try:
+        buf = b"x" * size
+        t_end = time.time() + 10
+        for _ in range(n):
+            t0 = time.perf_counter()
+            os.write(fd, buf)
+            os.fdatasync(fd)
+            lat.append(time.perf_counter() - t0)
+            if time.time() > t_end:
+                break
+    finally:
+        os.close(fd)
+        os.unlink(path)
+    lat.sort()
+    return {"ops_per_s": len(lat) / sum(lat), "p50_us": lat[len(lat) // 2] * 1e6,
+            "p99_us": lat[int(len(lat) * 0.99)] * 1e6, "n": len(lat)}
+
+
 def wait_for_quiet(max_wait, threshold=0.3):
     """Waits up to max_wait seconds for the machine to be idle enough (less than
     `threshold` cores busy over one second, with no benchmark process running); returns the
@@ -618,6 +641,11 @@ def report(args, summaries, growths, meta):
              f"{meta['machine']['cpu']}, kernel {meta['machine']['kernel']}; load average "
              f"at start {meta['load_start'][0]:.2f}, at end {meta['load_end'][0]:.2f} "
              "(shared machine).")
+    for k in ("fsync_start", "fsync_end"):
+        f = meta.get(k)
+        if f:
+            L.append(f"- Disk probe ({k.split('_')[1]}): 4 KiB append + fdatasync in /tmp: "
+                     f"{f['ops_per_s']:,.0f}/s, p50 {f['p50_us']:.0f} µs, p99 {f['p99_us']:.0f} µs.")
     b = meta.get("build", {})
     L.append(f"- sqsrelay: commit {b.get('commit')}{' + uncommitted changes in src/' if b.get('src_dirty') else ''}, "
              f"binary built {b.get('sqsrelay_built')}.")
@@ -791,6 +819,7 @@ def main():
     meta = {"when": time.strftime("%Y-%m-%d %H:%M:%S %Z"), "machine": machine(),
             "build": meta_build,
             "load_start": os.getloadavg(), "args": vars(args)}
+    meta["fsync_start"] = fsync_probe()
     t_start = time.time()
     out = Path(args.out)
     summaries, raw = [], {}
@@ -837,6 +866,7 @@ def main():
     profiles = [p for p in profiles if p]
     shutil.rmtree(bin_dir, ignore_errors=True)
     meta["load_end"] = os.getloadavg()
+    meta["fsync_end"] = fsync_probe()
     meta["elapsed_s"] = time.time() - t_start
     text = report(args, summaries, growths, meta)
     text += f"\nTotal harness time: {meta['elapsed_s']:.0f} s.\n"

@@ -84,11 +84,11 @@ std::variant<decoded, api_error> decode_json(const http::request& req, std::stri
   boost::system::error_code ec;
   parser.write(body.data(), body.size(), ec);
   if (ec)
-    return sqs::errors::malformed_request(
+    return sqs::errors::serialization_exception(
         fmt::format("The request body is not valid JSON: {}", ec.message()));
   json::value v = parser.release();  // built in the request's arena
   if (!v.is_object())
-    return sqs::errors::malformed_request("The request body must be a JSON object.");
+    return sqs::errors::serialization_exception("The request body must be a JSON object.");
   // Move-construct: json's move *assignment* keeps the target's storage and deep-copies.
   return decoded{protocol::json, std::move(d.action), json::object(std::move(v.as_object()))};
 }

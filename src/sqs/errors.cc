@@ -102,6 +102,9 @@ api_error over_limit(std::string message) { return same("OverLimit", 403, std::m
 api_error malformed_request(std::string message) {
   return same("MalformedQueryString", 400, std::move(message));
 }
+api_error serialization_exception(std::string message) {
+  return same("SerializationException", 400, std::move(message));
+}
 api_error unsupported_content_type(std::string_view content_type) {
   return same("InvalidParameterValue", 415,
               fmt::format("Unsupported Content-Type '{}': use application/x-amz-json-1.0 or "

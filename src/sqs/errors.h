@@ -37,7 +37,8 @@ api_error invalid_batch_entry_id();
 api_error batch_request_too_long(size_t bytes);
 api_error invalid_message_contents();
 api_error over_limit(std::string message);
-api_error malformed_request(std::string message);  // body that is not JSON / not a form
+api_error malformed_request(std::string message);  // a form body that cannot be parsed
+api_error serialization_exception(std::string message);  // a JSON body that cannot be parsed
 api_error unsupported_content_type(std::string_view content_type);
 api_error request_too_large(size_t limit);
 api_error internal_failure(std::string message);
