@@ -653,7 +653,10 @@ def report(args, summaries, growths, meta):
              f"{args.client_core}; {args.connections} keep-alive connections, one request "
              f"in flight each; SendMessageBatch of 10 x 200 B; ReceiveMessage "
              "(MaxNumberOfMessages=10) then DeleteMessageBatch; warm-up "
-             f"{args.warmup}s excluded; {args.runs} runs per configuration, medians shown.")
+             f"{args.warmup}s excluded (moto_server: none, its requests take ~1 s); "
+             f"{args.runs} runs per configuration, interleaved, medians shown. Each run starts "
+             "a fresh server and data dir, sends Msgs/run messages (or for at most "
+             f"{args.cap:.0f} s), then drains the queue (at most {args.cap:.0f} s).")
     L.append("")
     L.append("| Server | Send msgs/s | Send p50 ms | Send p99 ms | Recv+del msgs/s | "
              "Recv+del p50 ms | Peak RSS MiB | Server CPU µs/msg (send / recv+del) | "
@@ -822,11 +825,13 @@ def main():
     meta["fsync_start"] = fsync_probe()
     t_start = time.time()
     out = Path(args.out)
-    summaries, raw = [], {}
     failed = False
-    for cfg in configurations(args):
-        runs = []
-        for i in range(args.runs):
+    # Runs are interleaved (run 1 of every configuration, then run 2, ...) so that a burst of
+    # load from other users of the machine hits all configurations alike.
+    cfgs = configurations(args)
+    raw = {c["name"]: [] for c in cfgs}
+    for i in range(args.runs):
+        for cfg in cfgs:
             busy = wait_for_quiet(args.quiet_wait)
             log(f"{cfg['name']}: run {i + 1}/{args.runs} (machine busy before: {busy:.2f} cores)")
             try:
@@ -839,13 +844,12 @@ def main():
                 f"(p99 {r['send']['latency_us']['p99'] / 1000:.2f} ms), recv+del "
                 f"{r['receive_delete']['msgs_per_s']:,.0f} msgs/s, depth after send "
                 f"{r['depth_after_send']}, after drain {r['depth_after_drain']}, "
-                f"peak RSS {r['rss_peak_kib'] / 1024:.0f} MiB")
-            runs.append(r)
-        raw[cfg["name"]] = runs
-        if runs:
-            summaries.append(summarize(cfg, runs))
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.with_suffix(".partial.json").write_text(json.dumps({"meta": meta, "runs": raw}))
+                f"peak RSS {r['rss_peak_kib'] / 1024:.0f} MiB, others on its core "
+                f"{r['others_on_server_core'] * 100:.0f}%")
+            raw[cfg["name"]].append(r)
+            out.parent.mkdir(parents=True, exist_ok=True)
+            out.with_suffix(".partial.json").write_text(json.dumps({"meta": meta, "runs": raw}))
+    summaries = [summarize(c, raw[c["name"]]) for c in cfgs if raw[c["name"]]]
 
     threads = best_threads(summaries)
     growths = []

@@ -12,8 +12,7 @@ endif()
 
 function(sqsrelay_target_flags target)
   target_compile_options(${target} PRIVATE ${SQSRELAY_WARNINGS})
-  target_compile_definitions(${target} PUBLIC BOOST_ASIO_NO_DEPRECATED
-                             BOOST_BEAST_USE_STD_STRING_VIEW)
+  target_compile_definitions(${target} PUBLIC BOOST_ASIO_NO_DEPRECATED)
 endfunction()
 
 # sqsrelay_library(NAME SOURCES ... DEPS ...): a module library `sqsrelay_<NAME>`.

@@ -322,12 +322,7 @@ std::variant<uint64_t, sqs::api_error> queue::purge(int64_t now_ms) {
     return sqs::errors::service_unavailable("The message store rejected the purge: " +
                                             appended.error().message());
   last_purge_ms_ = now_ms;
-  for (auto& [seq, e] : messages_) ctx_.log->release(e.loc.segment);
-  messages_.clear();
-  ready_.clear();
-  delayed_ = {};
-  inflight_ = {};
-  n_ready_ = n_inflight_ = n_delayed_ = 0;
+  clear_locked();
   return appended->lsn;
 }
 
@@ -420,6 +415,10 @@ void queue::adopt(uint64_t seq, message_entry e, int64_t now_ms) {
 
 void queue::clear() {
   std::lock_guard lock(mu_);
+  clear_locked();
+}
+
+void queue::clear_locked() {
   for (auto& [seq, e] : messages_) ctx_.log->release(e.loc.segment);
   messages_.clear();
   ready_.clear();

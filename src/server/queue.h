@@ -179,6 +179,7 @@ class queue {
   void promote_due(int64_t now_ms);
   void make_ready(uint64_t seq, message_entry& e);
   void erase_locked(uint64_t seq);
+  void clear_locked();  // drops every message and releases its WAL reference
   void wake_waiters(size_t n);
   void log_receives(const std::vector<received_message>& msgs, int64_t now_ms);
   std::string encode_handle(uint64_t seq, uint32_t gen) const;
