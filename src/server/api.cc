@@ -780,7 +780,7 @@ asio::awaitable<outcome> delete_message(handler_env h) {
   auto r = q->delete_messages(std::span(&handle, 1));
   if (r.status[0] == queue::handle_status::invalid)
     co_return fail(errors::receipt_handle_is_invalid(handle));
-  h.counters.deleted += r.lsn ? 1 : 0;
+  h.counters.deleted += r.status[0] == queue::handle_status::ok ? 1 : 0;
   outcome res;
   co_return co_await await_lsn(h.svc, r.lsn, std::move(res));
 }

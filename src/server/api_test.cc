@@ -312,6 +312,20 @@ TEST_F(api_test, restart_restores_queues_messages_and_forgets_receives) {
   EXPECT_EQ(twice, 1);
 }
 
+TEST_F(api_test, an_old_handle_never_deletes_a_new_message_after_a_restart) {
+  open(false);
+  auto url = create("q");
+  send(url, "first");
+  auto got = receive(url, 1, 0);
+  ASSERT_EQ(got.size(), 1u);
+  auto old = got[0].at("ReceiptHandle");
+  ok("DeleteMessage", {{"QueueUrl", url}, {"ReceiptHandle", old}});
+  open(false);  // the clock has not moved: sequence numbers may repeat, handles must not
+  send(url, "second");
+  ok("DeleteMessage", {{"QueueUrl", url}, {"ReceiptHandle", old}});
+  EXPECT_EQ(attr(url, "ApproximateNumberOfMessages"), "1");
+}
+
 TEST_F(api_test, unknown_actions_and_unsupported_features_get_clear_errors) {
   EXPECT_EQ(error_code("Frobnicate", {}), "InvalidAction");
   EXPECT_EQ(error_code("AddPermission", {}), "UnsupportedOperation");

@@ -10,6 +10,12 @@
 
 namespace sqsrelay::server {
 
+uint32_t message_tag(const message_id& id) {
+  uint32_t t;
+  std::memcpy(&t, id.data(), sizeof t);
+  return t;
+}
+
 queue::queue(queue_metadata meta, queue_context& ctx)
     : id_(meta.id),
       name_(meta.name),
@@ -71,6 +77,7 @@ result<uint64_t> queue::send(std::span<const prepared_message> msgs, int64_t now
     e.loc.offset += spans[i].first;
     e.loc.length = spans[i].second;
     e.sent_ms = now_ms;
+    e.tag = message_tag(msgs[i].id);
     uint64_t seq = first_seq + i;
     if (msgs[i].delay_seconds > 0) {
       e.state = message_state::delayed;
@@ -117,22 +124,26 @@ void queue::promote_due(int64_t now_ms) {
   if (n) wake_waiters(n);
 }
 
-std::string queue::encode_handle(uint64_t seq, uint32_t gen) const {
+std::string queue::encode_handle(uint64_t seq, const message_entry& e) const {
   std::string raw;
-  raw.reserve(24);
+  raw.reserve(handle_bytes);
   put_u64(raw, id_);
   put_u64(raw, seq);
-  put_u32(raw, gen);
+  put_u32(raw, e.gen);
   put_u32(raw, ctx_.epoch);
+  put_u32(raw, e.tag);
   return base64_encode(raw);
 }
 
 std::optional<queue::decoded_handle> queue::decode_handle(std::string_view h) {
   std::string raw;
-  if (h.size() != 32 || !base64_decode(h, raw) || raw.size() != 24) return std::nullopt;
+  if (h.size() != 4 * ((handle_bytes + 2) / 3) || !base64_decode(h, raw) ||
+      raw.size() != handle_bytes)
+    return std::nullopt;
   byte_reader r(raw);
   decoded_handle d;
-  if (!r.u64(d.queue_id) || !r.u64(d.seq) || !r.u32(d.gen) || !r.u32(d.epoch))
+  if (!r.u64(d.queue_id) || !r.u64(d.seq) || !r.u32(d.gen) || !r.u32(d.epoch) ||
+      !r.u32(d.tag))
     return std::nullopt;
   return d;
 }
@@ -142,7 +153,7 @@ queue::handle_status queue::resolve_handle(std::string_view h, uint64_t& seq) co
   if (!d || d->queue_id != id_) return handle_status::invalid;
   seq = d->seq;
   auto it = messages_.find(d->seq);
-  if (it == messages_.end()) return handle_status::stale_or_gone;
+  if (it == messages_.end() || it->second.tag != d->tag) return handle_status::stale_or_gone;
   const auto& e = it->second;
   // A handle from before a restart still names the latest receive if nobody received the
   // message since.
@@ -199,7 +210,7 @@ queue::receive_result queue::receive(const receive_options& o) {
     e.due_ms = o.now_ms + int64_t{o.visibility_timeout} * 1000;
     inflight_.push({e.due_ms, seq, e.gen});
     out.messages.push_back({seq, e.loc, e.receive_count, e.first_receive_ms,
-                            encode_handle(seq, e.gen)});
+                            encode_handle(seq, e)});
   }
   if (!out.messages.empty()) log_receives(out.messages, o.now_ms);
   if (out.messages.empty() && o.park_if_empty) waiters_.push_back(o.park_if_empty);
@@ -254,22 +265,26 @@ queue::delete_result queue::delete_messages(std::span<const std::string_view> ha
   put_u16(scratch_, 0);
   uint16_t count = 0;
   std::array<uint64_t, 16> seqs{};
+  bool gone = false;
   for (auto h : handles) {
     uint64_t seq = 0;
     auto st = resolve_handle(h, seq);
     out.status.push_back(st);
+    gone = gone || st == handle_status::stale_or_gone;
     if (st != handle_status::ok) continue;
     if (std::find(seqs.begin(), seqs.begin() + count, seq) != seqs.begin() + count) continue;
     put_u64(scratch_, seq);
     seqs[count++] = seq;
   }
+  // Answering "deleted" for a message already gone must wait until whatever removed it is
+  // durable, or a crash could bring back a message whose delete was acknowledged.
+  if (gone) out.lsn = ctx_.log->last_lsn();
   if (count == 0) return out;
   std::memcpy(scratch_.data() + 8, &count, 2);
   std::string_view part(scratch_);
   auto appended = ctx_.log->append(store_format::delete_batch, std::span(&part, 1));
   if (!appended) {
     for (auto& s : out.status) s = handle_status::invalid;
-    out.lsn = 0;
     return out;
   }
   for (uint16_t i = 0; i < count; ++i) {

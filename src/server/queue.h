@@ -44,6 +44,7 @@ struct message_entry {
   int64_t last_receive_ms = 0;
   uint32_t receive_count = 0;
   uint32_t gen = 0;  // receives since this process started; part of the receipt handle
+  uint32_t tag = 0;  // low bits of the message id: a handle names this message, not its seq
   message_state state = message_state::ready;
 };
 
@@ -123,13 +124,17 @@ class queue {
   void unpark(queue_waiter* w);
 
   enum class handle_status { ok, invalid, stale_or_gone };
+  // A receipt handle: queue, seq, receive generation, process epoch, and the message's tag,
+  // so that a handle can never name another message that reuses a seq after a crash.
   struct decoded_handle {
     uint64_t queue_id = 0, seq = 0;
-    uint32_t gen = 0, epoch = 0;
+    uint32_t gen = 0, epoch = 0, tag = 0;
   };
   static std::optional<decoded_handle> decode_handle(std::string_view h);
 
   // Deletes by receipt handle; stale handles succeed without deleting (as SQS documents).
+  // `lsn` is what to await before answering: the delete record, or, when a handle found its
+  // message already gone, the last record appended (a concurrent delete may not be durable).
   struct delete_result {
     std::vector<handle_status> status;  // per handle
     uint64_t lsn = 0;                   // 0 when nothing was logged
@@ -182,7 +187,7 @@ class queue {
   void clear_locked();  // drops every message and releases its WAL reference
   void wake_waiters(size_t n);
   void log_receives(const std::vector<received_message>& msgs, int64_t now_ms);
-  std::string encode_handle(uint64_t seq, uint32_t gen) const;
+  std::string encode_handle(uint64_t seq, const message_entry& e) const;
   handle_status resolve_handle(std::string_view h, uint64_t& seq) const;
   bool expired(const message_entry& e, int64_t now_ms) const;
 
@@ -205,5 +210,9 @@ class queue {
 };
 
 inline constexpr uint64_t max_inflight_messages = 120000;
+inline constexpr size_t handle_bytes = 8 + 8 + 4 + 4 + 4;
+
+// The tag that receipt handles carry for a message (see decoded_handle).
+uint32_t message_tag(const message_id& id);
 
 }  // namespace sqsrelay::server

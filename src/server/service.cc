@@ -1,6 +1,8 @@
 #include "server/service.h"
 
 #include <algorithm>
+#include <chrono>
+#include <cstring>
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
@@ -72,7 +74,13 @@ result<void> service::recover(std::string* error) {
     *error = fmt::format("cannot replay the message log: {}", stats.error().message());
     return stats.error();
   }
-  ctx_.next_seq = max_seq_seen_ + 1;
+  // Sequence numbers must not be reused after a restart: records holding the highest ones
+  // may have been lost (power cut) or deleted (segment reclaim). Start above both the
+  // highest seen and a floor from the clock (microseconds: more than any run can allocate).
+  auto wall_us = static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(
+                                           clk_.wall().time_since_epoch())
+                                           .count());
+  ctx_.next_seq = std::max(max_seq_seen_ + 1, wall_us);
   int64_t now = clk_.wall_ms();
   for (auto& [id, q] : by_id_) {
     q->rebuild(now);
@@ -111,6 +119,9 @@ void service::replay_record(uint8_t type, std::span<const char> payload, wal::lo
       e.loc = {loc.segment, len, loc.offset + at};
       e.sent_ms = static_cast<int64_t>(sent);
       e.due_ms = e.sent_ms + int64_t{delay} * 1000;
+      message_id mid;
+      std::memcpy(mid.data(), id.data(), mid.size());
+      e.tag = message_tag(mid);
       if (q->restore(seq, e)) log_->add_ref(loc.segment);
     }
   } else if (type == store_format::delete_batch) {
