@@ -316,6 +316,9 @@ int read_digits(std::string_view s, size_t pos, size_t n) {
 
 std::optional<system_clock::time_point> make_time(int y, int mo, int d, int h, int mi, int sec) {
   using namespace std::chrono;
+  // system_clock counts nanoseconds in 64 bits: years past 2262 would overflow (found by
+  // fuzzing). No real request is dated outside this range.
+  if (y < 1970 || y > 2200) return std::nullopt;
   year_month_day ymd{year{y}, month{static_cast<unsigned>(mo)}, day{static_cast<unsigned>(d)}};
   if (!ymd.ok() || h > 23 || mi > 59 || sec > 59) return std::nullopt;
   return sys_days{ymd} + hours{h} + minutes{mi} + seconds{sec};

@@ -1136,3 +1136,14 @@ TEST(sigv4_botocore, matches_botocore_on_generated_corpus) {
 
 }  // namespace
 }  // namespace sqsrelay::aws
+
+namespace sqsrelay::aws {
+namespace {
+TEST(sigv4_dates, dates_outside_the_representable_range_are_rejected) {
+  EXPECT_FALSE(parse_amz_date("99991231T235959Z"));
+  EXPECT_FALSE(parse_amz_date("19691231T235959Z"));
+  EXPECT_FALSE(parse_http_date("Fri, 31 Dec 9999 23:59:59 GMT"));
+  EXPECT_TRUE(parse_amz_date("20150830T123600Z"));
+}
+}  // namespace
+}  // namespace sqsrelay::aws

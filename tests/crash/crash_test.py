@@ -28,12 +28,14 @@ every file sync, default 5000), CRASH_KEEP=1 (keep the data dir and logs).
 """
 
 import base64
+import json
 import os
 import random
 import struct
 import sys
 import threading
 import time
+import traceback
 from collections import Counter
 
 from harness import (Connection, EndpointBoard, ServerProcess, SqsError, StartupFailure,
@@ -119,6 +121,8 @@ class Ledger:
         self.maybe_deleted = set()
         self.delete_unknown = 0
         self.left_inflight = 0
+        self.receives = Counter()    # "empty" / "messages" / "unknown" answers to ReceiveMessage
+        self.slowest = Counter()     # op -> longest time to a 200 (seconds)
         self.problems = []           # contract violations seen while running
         self.errors = Counter()      # error answers by type
 
@@ -153,6 +157,13 @@ class Worker(threading.Thread):
         self.board, self.ledger, self.url = board, ledger, url
         self.rng = random.Random(seed)
         self.conn = None
+        self.crash = None  # traceback of an unexpected exception: a test bug, fails the run
+
+    def run(self):
+        try:
+            self.work()
+        except Exception:  # noqa: BLE001 - reported by the verifier
+            self.crash = traceback.format_exc()
 
     def connect(self, n=1):
         """(Re)connects n sibling connections to the current server; False when stopping."""
@@ -202,7 +213,7 @@ class Sender(Worker):
             e["DelaySeconds"] = 1
         return key, body, e
 
-    def run(self):
+    def work(self):
         led = self.ledger
         while not self.board.stopping:
             if not self.alive() and not self.connect():
@@ -215,6 +226,7 @@ class Sender(Worker):
             with led.mu:
                 for key, body, _ in entries:
                     led.attempted[key] = body
+            t0 = time.monotonic()
             try:
                 if single:
                     e = dict(entries[0][2])
@@ -234,6 +246,9 @@ class Sender(Worker):
             except SqsError as e:
                 led.error("send", e)
                 continue
+            with led.mu:
+                op = "SendMessage" if single else "SendMessageBatch"
+                led.slowest[op] = max(led.slowest[op], time.monotonic() - t0)
             for f in failed:
                 with led.mu:
                     led.send_failed_entries[f.get("Code", "?")] += 1
@@ -261,22 +276,30 @@ class Receiver(Worker):
     messages in flight (they must come back after the next restart). Sometimes deletes one
     handle twice at once on two connections (both answers must wait for the sync)."""
 
-    def run(self):
+    def work(self):
         led = self.ledger
         while not self.board.stopping:
             if not self.alive() and not self.connect(2):
                 return
+            t0 = time.monotonic()
             try:
                 r = self.conn.call("ReceiveMessage", {
                     "QueueUrl": self.url, "MaxNumberOfMessages": 10, "WaitTimeSeconds": 1,
                     "VisibilityTimeout": 300})
+                with led.mu:
+                    led.slowest["ReceiveMessage"] = max(led.slowest["ReceiveMessage"],
+                                                        time.monotonic() - t0)
             except Unknown:
+                with led.mu:
+                    led.receives["unknown"] += 1
                 continue
             except SqsError as e:
                 led.error("receive", e)
                 time.sleep(0.1)
                 continue
             msgs = r.get("Messages", [])
+            with led.mu:
+                led.receives["messages" if msgs else "empty"] += 1
             self.check(msgs)
             keep = [m for m in msgs if self.rng.random() >= 0.1]
             with led.mu:
@@ -339,16 +362,23 @@ class Receiver(Worker):
 
     def delete_with_retry(self, op, payload, keys, ids, rconn):
         """First on the receiving connection; after a lost answer up to 3 more tries on the
-        restarted server with the same (now old) handles. A lost answer makes the messages
-        "maybe deleted" whatever happens next."""
+        restarted server with the same (now old) handles, with an SDK-like pause. A lost
+        answer makes the messages "maybe deleted" whatever happens next."""
         led = self.ledger
         conn, confirmed = rconn, True
         recv_gen = conn.gen
         handles = [payload["ReceiptHandle"]] if "ReceiptHandle" in payload else [
             e["ReceiptHandle"] for e in payload["Entries"]]
         for attempt in range(4):
+            if not conn.alive:  # gone before this request: straight to the new server
+                if not self.alive() and not self.connect(2):
+                    return
+                conn, confirmed = self.conn, False
+            t0 = time.monotonic()
             try:
                 r = conn.call(op, payload)
+                with led.mu:
+                    led.slowest[op] = max(led.slowest[op], time.monotonic() - t0)
                 self.outcome(r, keys, ids, confirmed, op, handles, recv_gen, conn)
                 return
             except Unknown:
@@ -367,15 +397,14 @@ class Receiver(Worker):
         """DeleteMessage with one handle on both sibling connections at once."""
         led = self.ledger
         payload = {"QueueUrl": self.url, "ReceiptHandle": m["ReceiptHandle"]}
-        import json as _json
         sent = []
         for c in self.conns:
             try:
-                c.c.request("POST", "/", body=_json.dumps(payload).encode(), headers={
+                c.c.request("POST", "/", body=json.dumps(payload).encode(), headers={
                     "Content-Type": "application/x-amz-json-1.0",
                     "X-Amz-Target": "AmazonSQS.DeleteMessage"})
                 sent.append(c)
-            except OSError:
+            except Exception:  # noqa: BLE001 - OSError, or HTTPException on a closed one
                 c.close()
                 with led.mu:
                     led.maybe_deleted.add(key)
@@ -432,13 +461,13 @@ def run_messages(power_loss=False):
             w.start()
         chaos.run(cycles, env_float("CRASH_MIN_S", 0.3), env_float("CRASH_MAX_S", 2.5),
                   lambda: f"acked sends {len(led.acked)}, acked deletes "
-                          f"{len(led.confirmed_deleted)}")
+                          f"{len(led.confirmed_deleted)}, receives {dict(led.receives)}")
         time.sleep(rng.uniform(0.3, 1.5))
         chaos.kill()  # the last kill also lands mid-traffic
         chaos.board.stop()
         for w in workers:
             w.join(60)
-        ok = verify_messages(chaos, led, url)
+        ok = verify_messages(chaos, led, url, workers)
     except StartupFailure as e:
         log(f"FAIL: the server did not come back (crash loop): {e}")
     finally:
@@ -447,10 +476,11 @@ def run_messages(power_loss=False):
     return ok
 
 
-def verify_messages(chaos, led, url):
+def verify_messages(chaos, led, url, workers):
     ep = chaos.server.start()
     c = Connection(ep)
     problems = list(led.problems)
+    problems += [f"worker crashed: {w.crash}" for w in workers if w.crash]
     attrs, tags = queue_state(c, url)
     for k, v in QUEUE_ATTRS.items():
         if attrs.get(k) != v:
@@ -500,6 +530,8 @@ def verify_messages(chaos, led, url):
     log(f"received then vanished   {vanished}  (seen by a receiver, never acked, gone after "
         f"restart: reads of not-yet-durable sends)")
     log(f"error answers            {dict(led.errors)}")
+    log(f"slowest 200 (s)          "
+        f"{ {op: round(t, 2) for op, t in sorted(led.slowest.items())} }")
     log(f"startup seconds          max {max(chaos.server.startup_seconds):.2f}")
     if chaos.sync_log:
         log(f"unsynced bytes cut       {chaos.bytes_cut}  (power-loss emulation)")
@@ -595,7 +627,7 @@ class MetaWorker(Worker):
                 self.unknown += 1
                 return None
 
-    def run(self):
+    def work(self):
         try:
             n = 0
             while not self.board.stopping:
@@ -698,6 +730,7 @@ def verify_metadata(chaos, workers):
     ep = chaos.server.start()
     c = Connection(ep)
     problems = [p for w in workers for p in w.problems]
+    problems += [f"worker crashed: {w.crash}" for w in workers if w.crash]
     listed, token = [], None
     while True:
         req = {"QueueNamePrefix": "meta-", "MaxResults": 1000}
