@@ -6,6 +6,35 @@
 #include "base/hash.h"
 
 namespace sqsrelay::wal {
+namespace {
+
+constexpr uint32_t crc32c_poly = 0x82f63b78u;  // Castagnoli, bit-reflected
+
+// a·b mod the CRC polynomial over GF(2), in the reflected bit order of the CRC register
+// (the top bit is x^0).
+constexpr uint32_t multiply_mod_poly(uint32_t a, uint32_t b) {
+  uint32_t product = 0;
+  for (int bit = 31; bit >= 0; --bit) {
+    product ^= b & (0u - ((a >> bit) & 1u));
+    b = (b >> 1) ^ (crc32c_poly & (0u - (b & 1u)));
+  }
+  return product;
+}
+
+// x_to_8_times[k][j] = x^(8·j·256^k) mod the polynomial: shifting a crc by n bytes takes
+// one multiplication per nonzero byte of n.
+constexpr auto x_to_8_times = [] {
+  std::array<std::array<uint32_t, 256>, 8> t{};
+  uint32_t step = 1u << 23;  // x^8
+  for (auto& row : t) {
+    row[0] = 1u << 31;  // x^0
+    for (size_t j = 1; j < row.size(); ++j) row[j] = multiply_mod_poly(row[j - 1], step);
+    step = multiply_mod_poly(row[255], step);  // x^(8·256^(k+1))
+  }
+  return t;
+}();
+
+}  // namespace
 
 segment_header encode_segment_header(uint32_t segment) {
   segment_header h{};
@@ -38,6 +67,16 @@ bool is_torn_segment_header(std::span<const char> bytes, uint32_t segment) {
 uint32_t record_crc(std::span<const char> type_and_payload) {
   return mask_crc(crc32c(type_and_payload.data(), type_and_payload.size()));
 }
+
+crc32c_shift::crc32c_shift(uint64_t bytes) : factor_(1u << 31) {  // x^0
+  for (size_t k = 0; bytes != 0; bytes >>= 8, ++k) {
+    if (bytes & 0xff) factor_ = multiply_mod_poly(x_to_8_times[k][bytes & 0xff], factor_);
+  }
+}
+
+// crc(ab) = crc(a)·x^(8·|b|) + crc(b) mod the polynomial: the initial and final inversions
+// that crc32c applies to both sides cancel (zlib's crc32_combine).
+uint32_t crc32c_shift::operator()(uint32_t crc) const { return multiply_mod_poly(factor_, crc); }
 
 void seal_record(std::span<char> record) {
   const size_t payload = record.size() - record_header_size;

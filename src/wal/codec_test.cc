@@ -67,5 +67,24 @@ TEST(codec, segment_file_names_parse_only_in_canonical_form) {
   EXPECT_EQ(parse_segment_file_name("LOCK"), std::nullopt);
 }
 
+TEST(codec, crc32c_shift_gives_the_crc_of_any_suffix_from_two_prefix_crcs) {
+  std::string data(70000, '\0');
+  uint64_t x = 1;
+  for (char& c : data) c = static_cast<char>((x = x * 6364136223846793005ull + 1) >> 56);
+  const uint32_t all = crc32c(data.data(), data.size());
+  for (size_t split : {0, 1, 9, 255, 256, 4096, 65535, 69999, 70000}) {
+    const size_t rest = data.size() - split;
+    EXPECT_EQ(all ^ crc32c_shift(rest)(crc32c(data.data(), split)),
+              crc32c(data.data() + split, rest))
+        << split;
+  }
+  EXPECT_EQ(crc32c("123456789", 9) ^ crc32c_shift(5)(crc32c("1234", 4)), crc32c("56789", 5));
+  // Shifting by a+b bytes is shifting by a, then by b (lengths past 32 bits included).
+  const uint32_t c = 0x12345678;
+  const uint64_t big = (uint64_t{1} << 40) + 12345;
+  EXPECT_EQ(crc32c_shift(big + 77)(c), crc32c_shift(77)(crc32c_shift(big)(c)));
+  EXPECT_EQ(crc32c_shift(0)(c), c);
+}
+
 }  // namespace
 }  // namespace sqsrelay::wal

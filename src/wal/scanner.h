@@ -27,12 +27,14 @@ struct scan_result {
 // and calls `visit` for every intact record in order.
 //
 // A record is intact when its length fits and its checksum matches. After a damaged one the
-// scan first tries the position its length field points to, then every later byte, for
-// the next intact record (resync). Damage followed by no intact record is the tail: a torn
-// write when this is the last segment. Checksumming is capped at ~32 passes over the body,
-// so garbage cannot make recovery slow; past that budget the rest counts as tail. A resync
-// can be fooled by a payload that itself contains a well-formed record; the skip along the
-// damaged record's own length is tried first to make that unlikely.
+// scan tries every later byte, from the one after the damaged record's start, for the next
+// intact record (resync); it never jumps by the damaged record's length field, which may be
+// the damaged field. Damage followed by no intact record is the tail: a torn write when this
+// is the last segment. Checking a candidate takes bounded work however long a record it
+// announces (its checksum comes from prefix checksums, see range_crc in scanner.cc), so the
+// scan is O(body size) for any garbage and needs no budget after which intact records
+// would be given up. A well-formed record inside the payload of a damaged record fools the
+// resync: it is replayed.
 scan_result scan_records(std::span<const char> body, uint64_t base,
                          const std::function<void(const scanned_record&)>& visit);
 

@@ -14,6 +14,12 @@ namespace {
 
 constexpr uint64_t base = 100;  // file offset of the body; any value works
 
+std::string payload_of(size_t size, std::mt19937_64& rng) {
+  std::string s(size, '\0');
+  for (char& c : s) c = static_cast<char>(rng());
+  return s;
+}
+
 // A segment body built record by record, then damaged in place (leveldb log_test style).
 class scanner_test : public ::testing::Test {
  protected:
@@ -103,6 +109,86 @@ TEST_F(scanner_test, bad_length_in_the_middle_resyncs_on_the_next_record) {
   EXPECT_EQ(seen_, (std::vector<std::string>{"a", "c", "d"}));
 }
 
+// The length field is the damaged one and now points exactly at a later record: jumping
+// there would drop the intact records in between.
+TEST_F(scanner_test, length_pointing_at_a_later_record_loses_only_the_damaged_record) {
+  add("a");
+  size_t bad = add("bbbb");
+  add("c");
+  add(std::string(1000, 'd'));
+  size_t e = add("e");
+  add("f");
+  put_u32(body_.data() + bad + 4, static_cast<uint32_t>(e - bad - record_header_size));
+  scan_result r = scan();
+  EXPECT_EQ(seen_, (std::vector<std::string>{"a", "c", std::string(1000, 'd'), "e", "f"}));
+  EXPECT_EQ(r.corrupt_records, 1u);
+  EXPECT_EQ(r.skipped_bytes, record_header_size + 4);
+  EXPECT_EQ(r.tail_bytes, 0u);
+}
+
+// The length field now points exactly at the end of the body, where the next appends go:
+// the records after the damage are kept, before and after more records fill that spot.
+TEST_F(scanner_test, length_pointing_at_the_end_keeps_the_records_after_it_for_good) {
+  add("a");
+  size_t bad = add("bbbb");
+  add("c");
+  add(std::string(600, 'd'));
+  put_u32(body_.data() + bad + 4, static_cast<uint32_t>(body_.size() - bad - record_header_size));
+  scan_result r = scan();
+  EXPECT_EQ(seen_, (std::vector<std::string>{"a", "c", std::string(600, 'd')}));
+  EXPECT_EQ(r.corrupt_records, 1u);
+  EXPECT_EQ(r.valid_end, base + body_.size());
+
+  add("e");
+  add(std::string(700, 'f'));
+  r = scan();
+  EXPECT_EQ(seen_, (std::vector<std::string>{"a", "c", std::string(600, 'd'), "e",
+                                             std::string(700, 'f')}));
+  EXPECT_EQ(r.corrupt_records, 1u);
+  EXPECT_EQ(r.skipped_bytes, record_header_size + 4);
+}
+
+// Every record but the damaged one survives, whatever record boundary (or the end, or a
+// byte in between) the damaged length now points at.
+TEST_F(scanner_test, any_damaged_length_loses_only_its_own_record) {
+  std::mt19937_64 rng(7);
+  std::vector<std::string> payloads;
+  std::vector<size_t> starts;
+  for (int i = 0; i < 12; ++i) {
+    payloads.push_back(std::string(rng() % 300, static_cast<char>('a' + i)));
+    starts.push_back(add(payloads.back(), static_cast<uint8_t>(i)));
+  }
+  starts.push_back(body_.size());
+  const std::string intact = body_;
+  for (size_t bad = 0; bad < payloads.size(); ++bad) {
+    auto expected = payloads;
+    expected.erase(expected.begin() + static_cast<long>(bad));
+    for (size_t target = starts[bad] + record_header_size; target <= body_.size(); ++target) {
+      if (target == starts[bad + 1]) continue;  // the true length
+      body_ = intact;
+      put_u32(body_.data() + starts[bad] + 4,
+              static_cast<uint32_t>(target - starts[bad] - record_header_size));
+      scan();
+      ASSERT_EQ(seen_, expected) << "record " << bad << ", length to " << target;
+    }
+  }
+}
+
+// A resync candidate must not be judged by what follows it: an intact record directly
+// followed by another damaged header is kept.
+TEST_F(scanner_test, intact_record_between_two_damaged_lengths_is_kept) {
+  add("a");
+  size_t b1 = add("bbbb");
+  add("c");
+  size_t b2 = add("dddd");
+  add("e");
+  put_u32(body_.data() + b1 + 4, 1u << 30);
+  put_u32(body_.data() + b2 + 4, 1u << 30);
+  scan_result r = scan();
+  EXPECT_EQ(seen_, (std::vector<std::string>{"a", "c", "e"}));
+  EXPECT_EQ(r.corrupt_records, 2u);
+}
+
 TEST_F(scanner_test, zeroed_stretch_in_the_middle_is_skipped) {
   add("a");
   size_t bad = add(std::string(50, 'b'));
@@ -145,6 +231,41 @@ TEST_F(scanner_test, megabytes_of_random_garbage_scan_in_bounded_time) {
   auto took = std::chrono::steady_clock::now() - start;
   EXPECT_LT(took, std::chrono::seconds(5));
   EXPECT_EQ(seen_, std::vector<std::string>{"survivor"});
+  EXPECT_EQ(r.corrupt_records, 1u);
+}
+
+// Bytes 0x01 announce a 16 MiB record at every position: checksumming each candidate's
+// whole length would take hours. All records after the garbage are found.
+TEST_F(scanner_test, garbage_announcing_long_records_everywhere_scans_in_bounded_time) {
+  add("before");
+  body_ += std::string(20 << 20, '\x01');
+  add("after 1");
+  add(std::string(5000, 'x'));
+  add("after 3");
+  auto start = std::chrono::steady_clock::now();
+  scan_result r = scan();
+  auto took = std::chrono::steady_clock::now() - start;
+  EXPECT_LT(took, std::chrono::seconds(20));
+  EXPECT_EQ(seen_,
+            (std::vector<std::string>{"before", "after 1", std::string(5000, 'x'), "after 3"}));
+  EXPECT_EQ(r.corrupt_records, 1u);
+  EXPECT_EQ(r.tail_bytes, 0u);
+}
+
+TEST_F(scanner_test, intact_records_after_long_random_garbage_are_all_found) {
+  std::mt19937_64 rng(3);
+  body_.resize(16 << 20);
+  for (char& c : body_) c = static_cast<char>(rng());
+  std::vector<std::string> expected;
+  for (int i = 0; i < 50; ++i) {
+    expected.push_back(payload_of(rng() % 4000, rng));
+    add(expected.back());
+  }
+  auto start = std::chrono::steady_clock::now();
+  scan_result r = scan();
+  auto took = std::chrono::steady_clock::now() - start;
+  EXPECT_LT(took, std::chrono::seconds(20));
+  EXPECT_EQ(seen_, expected);
   EXPECT_EQ(r.corrupt_records, 1u);
 }
 

@@ -291,6 +291,62 @@ TEST_F(wal_test, corrupt_record_in_the_middle_is_skipped_counted_and_the_rest_ke
   EXPECT_EQ(st.truncated_bytes, 0u);
 }
 
+// Sets the length field of written_[i]'s record so that it announces `length` bytes.
+void set_length(env& e, const options& opts, const record& r, uint32_t length) {
+  auto f = *e.open_file(opts.dir / segment_file_name(r.loc.segment));
+  std::string field(4, '\0');
+  put_u32(field.data(), length);
+  ASSERT_TRUE(f->write_at(r.loc.offset - record_header_size + 4, field));
+  ASSERT_TRUE(f->sync());
+}
+
+TEST_F(wal_test, length_damaged_to_point_at_a_later_record_loses_only_that_record) {
+  auto l = open_replayed();
+  for (uint64_t id = 0; id < 8; ++id) put(*l, id, 40 + id);  // all in one segment
+  l.reset();
+  const uint64_t to_record_6 = written_[6].loc.offset - written_[3].loc.offset;
+  set_length(env_, opts_, written_[3], static_cast<uint32_t>(to_record_6 - record_header_size));
+  std::vector<record> got;
+  recovery_stats st;
+  l = open_replayed(&got, &st);
+  auto expected = written_;
+  expected.erase(expected.begin() + 3);
+  EXPECT_EQ(got, expected);
+  EXPECT_EQ(st.corrupt_records, 1u);
+  EXPECT_EQ(st.skipped_bytes, record_header_size + 43);
+  EXPECT_EQ(st.truncated_bytes, 0u);
+}
+
+// The damaged length points at the end of the segment, where appends after the restart go:
+// the records after the damage must be kept at this open and at every later one.
+TEST_F(wal_test, length_damaged_to_point_at_the_end_keeps_the_later_records_for_good) {
+  auto l = open_replayed();
+  for (uint64_t id = 0; id < 8; ++id) put(*l, id, 40 + id);
+  const uint32_t seg = l->active_segment();
+  l.reset();
+  const uint64_t end = *(*env_.open_file(opts_.dir / segment_file_name(seg)))->size();
+  set_length(env_, opts_, written_[3], static_cast<uint32_t>(end - written_[3].loc.offset));
+  std::vector<record> got;
+  recovery_stats st;
+  l = open_replayed(&got, &st);
+  auto expected = written_;
+  expected.erase(expected.begin() + 3);
+  EXPECT_EQ(got, expected);
+  EXPECT_EQ(st.corrupt_records, 1u);
+  EXPECT_EQ(st.truncated_bytes, 0u);
+  EXPECT_EQ(l->active_segment(), seg);
+
+  put(*l, 8, 40);  // lands exactly where the damaged length points
+  put(*l, 9, 40);
+  expected.insert(expected.end(), written_.end() - 2, written_.end());
+  l.reset();
+  l = open_replayed(&got, &st);
+  EXPECT_EQ(got, expected);
+  EXPECT_EQ(st.corrupt_records, 1u);
+  EXPECT_EQ(st.skipped_bytes, record_header_size + 43);
+  EXPECT_EQ(st.truncated_bytes, 0u);
+}
+
 TEST_F(wal_test, stray_files_are_ignored_counted_and_kept) {
   auto l = open_replayed();
   put(*l, 1);
