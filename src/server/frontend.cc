@@ -132,6 +132,7 @@ http::response frontend::transport_error(int status, std::string_view reason) co
   api_error e = status == 413 ? sqs::errors::request_too_large(8u << 20)
                               : sqs::errors::malformed_request(
                                     fmt::format("Malformed HTTP request: {}", reason));
+  if (status == 411) e = sqs::errors::auth_failure(411, "MissingContentLength", std::string(reason));
   return error_response(protocol::query, e, id);
 }
 

@@ -45,9 +45,20 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     std::optional<http::request_parser<http::string_body>> p(std::in_place);
     p->header_limit(header_limit);
     p->body_limit(body_limit);
-    p->eager(true);
     beast::error_code ec;
     size_t fed = 0, pending = 0;  // bytes consumed; bytes offered but not consumed yet
+    // Like the server: the header first; a chunked request is refused (411) before any
+    // chunk is parsed; then the body.
+    while (!p->is_header_done() && fed + pending < in.size()) {
+      pending = std::min(pending + piece, in.size() - fed);
+      const size_t used = p->put(boost::asio::buffer(in.data() + fed, pending), ec);
+      fed += used;
+      pending -= used;
+      if (ec == http::error::need_more) ec = {};
+      if (ec) return 0;
+    }
+    if (!p->is_header_done() || p->chunked()) return 0;
+    p->eager(true);
     while (!p->is_done() && fed + pending < in.size()) {
       pending = std::min(pending + piece, in.size() - fed);
       const size_t used = p->put(boost::asio::buffer(in.data() + fed, pending), ec);

@@ -149,6 +149,14 @@ class JsonProtocolTest(WireTestCase):
         self.assertEqual(r.status_code, 200, r.text)
         self.assertEqual(r.json()["MD5OfMessageBody"], md5_hex("to path"))
 
+    def test_chunked_request_body_is_refused_with_411(self):
+        # requests sends a generator body with Transfer-Encoding: chunked (unsigned: this
+        # server has no credentials configured).
+        r = requests.post(SERVER.endpoint + "/", data=iter([b"Action=ListQueues"]), timeout=30,
+                          headers={"Content-Type": "application/x-www-form-urlencoded"})
+        self.assertEqual(r.status_code, 411, r.text)
+        self.assertIn("MissingContentLength", r.text)
+
     def test_malformed_json(self):
         r = _send("POST", SERVER.endpoint + "/", b"{not json", {
             "Content-Type": "application/x-amz-json-1.0", "X-Amz-Target": "AmazonSQS.ListQueues"})
