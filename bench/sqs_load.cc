@@ -5,7 +5,8 @@
 // body) are serialized once before the run; only DeleteMessageBatch bodies are built per
 // request, from the receipt handles just received. Every request's latency goes into a
 // log-linear histogram (< 1.6 % relative error); requests that start during the warm-up
-// are executed but not recorded. The run ends after -n messages (warm-up included), after
+// are executed but not recorded. The run ends after -n messages (send-batch: sent after
+// the warm-up; receive-delete: received in all; get-attributes: requests), after
 // --duration seconds of measurement, or (receive-delete) when a receive comes back empty.
 // One JSON line of results goes to stdout; diagnostics go to stderr.
 //
@@ -373,6 +374,9 @@ class connection {
     boost::system::error_code ignored;
     sock_.set_option(tcp::no_delay(true), ignored);
     buffer_.clear();
+    // Beast reads max(512, capacity - size) bytes at a time and its parser consumes what it
+    // reads, so without headroom every reply would take one recv per 512 bytes.
+    buffer_.reserve(64u << 10);
     used_ = false;
     co_return true;
   }
@@ -443,7 +447,7 @@ class connection {
     response res;
     for (;;) {
       auto t0 = steady::now();
-      if (should_stop(t0) || !claim(opts_.batch)) break;
+      if (should_stop(t0) || (measuring(t0) && !claim(opts_.batch))) break;
       const send_variant& v = pre_.sends[variant];
       variant = (variant + 1) % pre_.sends.size();
       if (!co_await exchange(v.request, res)) continue;
@@ -750,8 +754,8 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--threads", o.threads, "I/O threads")->capture_default_str();
   app.add_option("-n,--messages", o.messages,
-                 "Stop after this many messages (get-attributes: requests), warm-up included; "
-                 "0 = no bound")
+                 "Stop after this many messages: send-batch counts those sent after the "
+                 "warm-up, receive-delete all received, get-attributes requests; 0 = no bound")
       ->capture_default_str();
   app.add_option("-d,--duration", o.duration_s, "Stop after this many measured seconds")
       ->capture_default_str();
