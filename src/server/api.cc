@@ -297,12 +297,6 @@ maybe_error check_batch(const json::object& o, std::string_view entry_shape,
   return std::nullopt;
 }
 
-template <class T>
-std::optional<T> get_alt(const std::variant<std::shared_ptr<queue>, api_error>& v) {
-  if (auto* p = std::get_if<T>(&v)) return *p;
-  return std::nullopt;
-}
-
 // ---- receive helpers --------------------------------------------------------------------
 
 // Reads the blobs of received messages, one read per run of adjacent blobs.

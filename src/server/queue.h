@@ -166,11 +166,6 @@ class queue {
   std::optional<message_entry> take(uint64_t seq);
   void adopt(uint64_t seq, message_entry e, int64_t now_ms);
   void clear();
-  template <class F>
-  void for_each_entry(F&& f) {
-    std::lock_guard lock(mu_);
-    for (auto& [seq, e] : messages_) f(seq, e);
-  }
 
  private:
   struct timed {
