@@ -726,9 +726,14 @@ asio::awaitable<outcome> receive_message(handler_env h) {
   int64_t deadline = h.svc.clk().wall_ms() + wait_s * 1000;
   auto ex = co_await asio::this_coro::executor;
   queue::receive_result got;
+  // The timer and waiter exist only for long polls: a plain receive allocates neither.
+  std::shared_ptr<asio::steady_timer> timer;
+  queue_waiter w;
+  if (wait_s > 0) {
+    timer = std::make_shared<asio::steady_timer>(ex);
+    w.wake = [timer, ex] { asio::post(ex, [timer] { timer->cancel(); }); };
+  }
   for (;;) {
-    auto timer = std::make_shared<asio::steady_timer>(ex);
-    queue_waiter w{[timer, ex] { asio::post(ex, [timer] { timer->cancel(); }); }};
     int64_t now = h.svc.clk().wall_ms();
     queue::receive_options o;
     o.max_messages = rr.max_messages;
