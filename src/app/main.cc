@@ -29,6 +29,12 @@ int main(int argc, char** argv) {
   serve->add_option("--max-body-bytes", so.body_limit, "Largest request body accepted (413 "
                     "beyond)")
       ->capture_default_str();
+  serve->add_option("--fault", so.faults,
+                    "Inject faults (repeatable): comma-separated queue=NAME, latency=10ms, "
+                    "jitter=5ms, throttle=RATE, error5xx=RATE, drop=RATE, drop_after=RATE, "
+                    "partial=RATE, seed=N; changeable at run time with POST /_sqsrelay/faults");
+  serve->add_option("--tls-cert", so.tls_cert, "PEM certificate chain: serve HTTPS");
+  serve->add_option("--tls-key", so.tls_key, "PEM private key for --tls-cert");
 
   CLI11_PARSE(app, argc, argv);
   spdlog::set_level(spdlog::level::from_str(log_level));

@@ -128,11 +128,35 @@ int run_serve(const serve_options& o) {
     return 2;
   }
 
+  server::frontend_options fo;
+  for (const auto& spec : o.faults) {
+    auto rule = server::parse_fault_rule(spec, err);
+    if (!rule) {
+      spdlog::error("--fault '{}': {}", spec, err);
+      return 2;
+    }
+    fo.faults.push_back(std::move(*rule));
+  }
+  std::shared_ptr<asio::ssl::context> tls;
+  if (o.tls_cert.empty() != o.tls_key.empty()) {
+    spdlog::error("--tls-cert and --tls-key go together");
+    return 2;
+  }
+  if (!o.tls_cert.empty()) {
+    auto ctx = http::make_tls_context(o.tls_cert, o.tls_key, &err);
+    if (!ctx) {
+      spdlog::error("{}", err);
+      return 2;
+    }
+    tls = *ctx;
+  }
+
   server::service_options so;
   so.data_dir = o.data_dir;
   so.in_memory = o.in_memory;
   so.account_id = o.account_id;
   so.region = o.region;
+  if (tls) so.url_scheme = "https";
   random_source rng;
   auto svc = server::service::open(so, system_clock::instance(), rng, &err);
   if (!svc) {
@@ -154,11 +178,14 @@ int run_serve(const serve_options& o) {
     workers.push_back(contexts.back().get());
   }
   asio::io_context& ioc = *workers.front();
-  server::frontend fe(**svc, creds);
+  server::frontend fe(**svc, creds, fo);
+  for (const auto& r : fe.faults().rules())
+    spdlog::warn("fault injection: {}", server::format_fault_rule(r));
   http::server_options ho;
   ho.host = ep.host;
   ho.port = ep.port;
   ho.body_limit = o.body_limit;
+  ho.tls = tls;
   http::server srv(
       workers, ho,
       [&fe](http::request r, http::peer_info p) { return fe.handle(std::move(r), p); },
@@ -167,9 +194,9 @@ int run_serve(const serve_options& o) {
     spdlog::error("cannot listen on {}: {}", o.listen, r.error().message());
     return 1;
   }
-  spdlog::info("sqsrelay serve: SQS endpoint http://{}:{} (account {}, region {}, {}, {} "
+  spdlog::info("sqsrelay serve: SQS endpoint {}://{}:{} (account {}, region {}, {}, {} "
                "threads)",
-               ep.host, srv.port(), o.account_id, o.region,
+               tls ? "https" : "http", ep.host, srv.port(), o.account_id, o.region,
                creds.empty() ? "no authentication (loopback only)" : "SigV4 required", threads);
 
   asio::steady_timer sweeper(ioc);

@@ -3,6 +3,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 namespace sqsrelay::app {
 
@@ -15,6 +16,8 @@ struct serve_options {
   std::string credentials_file;  // lines "ACCESS_KEY_ID:SECRET"; also $SQSRELAY_CREDENTIALS
   unsigned threads = 0;          // 0: one per core
   size_t body_limit = 8u << 20;
+  std::vector<std::string> faults;  // fault specs, see server/faults.h
+  std::string tls_cert, tls_key;    // both set: HTTPS
 };
 
 // Runs until SIGINT/SIGTERM; returns the process exit code.

@@ -10,6 +10,8 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/ssl/ssl_stream.hpp>
+#include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
 namespace sqsrelay::http {
@@ -27,6 +29,7 @@ struct session_env {
   error_responder err;
   std::shared_ptr<server_stats> stats;
   std::shared_ptr<std::atomic<bool>> stopping;
+  std::shared_ptr<asio::ssl::context> tls;  // null: plain HTTP
 };
 
 // Serializes the status line and header block by hand and writes it with the body as two
@@ -58,29 +61,30 @@ std::string header_block(const response& res, size_t body_size) {
   return head;
 }
 
-asio::awaitable<void> write_response(beast::tcp_stream& stream, response& res) {
+template <class Stream>
+asio::awaitable<void> write_response(Stream& stream, response& res) {
   std::string head = header_block(res, res.body().size());
   std::array<asio::const_buffer, 2> bufs{asio::buffer(head), asio::buffer(res.body())};
-  stream.expires_after(std::chrono::seconds(30));
+  beast::get_lowest_layer(stream).expires_after(std::chrono::seconds(30));
   co_await asio::async_write(stream, bufs, asio::as_tuple(asio::use_awaitable));
 }
 
 // One connection: read a request, hand it to the handler, write the response; repeat
-// while the client keeps the connection alive.
-asio::awaitable<void> run_session(tcp::socket socket, std::shared_ptr<session_env> env) {
-  beast::tcp_stream stream(std::move(socket));
+// while the client keeps the connection alive. `Stream` is a beast::tcp_stream or a
+// beast::ssl_stream over one (already handshaken).
+template <class Stream>
+asio::awaitable<void> serve_requests(Stream& stream, peer_info peer,
+                                     std::shared_ptr<session_env> env) {
+  auto& tcp_layer = beast::get_lowest_layer(stream);
   beast::flat_buffer buffer;
   // Beast reads max(512, free capacity) bytes at a time and the parser consumes each read,
   // so an unreserved buffer stays at 512 bytes: ~6 recvmsg calls per 2.5 KB request.
   buffer.reserve(64u << 10);
-  boost::system::error_code ignored;
-  stream.socket().set_option(tcp::no_delay(true), ignored);
-  peer_info peer{stream.socket().remote_endpoint(ignored)};
   for (;;) {
     beast::http::request_parser<beast::http::string_body> parser;
     parser.body_limit(env->opts.body_limit);
     parser.header_limit(static_cast<uint32_t>(env->opts.header_limit));
-    stream.expires_after(buffer.size() ? env->opts.request_timeout : env->opts.idle_timeout);
+    tcp_layer.expires_after(buffer.size() ? env->opts.request_timeout : env->opts.idle_timeout);
     auto [ec, n] = co_await beast::http::async_read_header(stream, buffer, parser,
                                                            asio::as_tuple(asio::use_awaitable));
     // Chunked request bodies are refused before Beast parses any chunk: SQS clients always
@@ -93,13 +97,29 @@ asio::awaitable<void> run_session(tcp::socket socket, std::shared_ptr<session_en
       co_await write_response(stream, res);
       break;
     }
+    // The owner's header check (auth, allowlist, in-flight budget) runs before the body is
+    // read, so a refused request never costs its body's memory; its lease lives until the
+    // response is written.
+    std::shared_ptr<void> lease;
+    if (!ec && env->opts.check_header) {
+      admission adm = env->opts.check_header(parser.get(), peer);
+      if (adm.reject) {
+        env->stats->refused += 1;
+        response res = std::move(*adm.reject);
+        res.keep_alive(false);  // the unread body makes the connection unusable
+        co_await write_response(stream, res);
+        break;
+      }
+      lease = std::move(adm.lease);
+    }
     if (!ec) {
-      stream.expires_after(env->opts.request_timeout);
+      tcp_layer.expires_after(env->opts.request_timeout);
       std::tie(ec, n) = co_await beast::http::async_read(stream, buffer, parser,
                                                           asio::as_tuple(asio::use_awaitable));
     }
     if (ec == beast::http::error::end_of_stream || ec == asio::error::eof ||
-        ec == asio::error::connection_reset || ec == beast::error::timeout)
+        ec == asio::error::connection_reset || ec == beast::error::timeout ||
+        ec == asio::ssl::error::stream_truncated)
       break;
     if (ec) {
       bool large = ec == beast::http::error::body_limit;
@@ -113,11 +133,44 @@ asio::awaitable<void> run_session(tcp::socket socket, std::shared_ptr<session_en
     request req = parser.release();
     bool keep = req.keep_alive();
     response res = co_await env->h(std::move(req), peer);
+    // status::unknown asks for the connection to be dropped without an answer (the
+    // server's fault injection uses it to imitate a lost connection).
+    if (res.result() == beast::http::status::unknown) {
+      boost::system::error_code ignored;
+      tcp_layer.socket().close(ignored);
+      co_return;
+    }
     res.keep_alive(keep && !env->stopping->load());
     co_await write_response(stream, res);
     if (!res.keep_alive()) break;
   }
-  stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
+}
+
+asio::awaitable<void> run_session(tcp::socket socket, std::shared_ptr<session_env> env) {
+  boost::system::error_code ignored;
+  socket.set_option(tcp::no_delay(true), ignored);
+  peer_info peer{socket.remote_endpoint(ignored)};
+  if (!env->tls) {
+    beast::tcp_stream stream(std::move(socket));
+    co_await serve_requests(stream, peer, env);
+    stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
+    co_return;
+  }
+  beast::ssl_stream<beast::tcp_stream> stream(beast::tcp_stream(std::move(socket)), *env->tls);
+  beast::get_lowest_layer(stream).expires_after(env->opts.request_timeout);
+  auto [ec] = co_await stream.async_handshake(asio::ssl::stream_base::server,
+                                              asio::as_tuple(asio::use_awaitable));
+  if (ec) {
+    env->stats->tls_failures += 1;
+    spdlog::debug("http: TLS handshake with {} failed: {}", peer.remote.address().to_string(),
+                  ec.message());
+    co_return;
+  }
+  co_await serve_requests(stream, peer, env);
+  if (!beast::get_lowest_layer(stream).socket().is_open()) co_return;
+  beast::get_lowest_layer(stream).expires_after(std::chrono::seconds(5));
+  auto [sec] = co_await stream.async_shutdown(asio::as_tuple(asio::use_awaitable));
+  (void)sec;  // the peer may just close: nothing left to protect
 }
 
 asio::awaitable<void> accept_loop(tcp::acceptor& acceptor, std::shared_ptr<session_env> env) {
@@ -137,6 +190,27 @@ asio::awaitable<void> accept_loop(tcp::acceptor& acceptor, std::shared_ptr<sessi
 }
 
 }  // namespace
+
+result<std::shared_ptr<asio::ssl::context>> make_tls_context(const std::string& cert_file,
+                                                             const std::string& key_file,
+                                                             std::string* error) {
+  auto ctx = std::make_shared<asio::ssl::context>(asio::ssl::context::tls_server);
+  ctx->set_options(asio::ssl::context::default_workarounds | asio::ssl::context::no_sslv2 |
+                   asio::ssl::context::no_sslv3 | asio::ssl::context::no_tlsv1 |
+                   asio::ssl::context::no_tlsv1_1 | asio::ssl::context::single_dh_use);
+  boost::system::error_code ec;
+  ctx->use_certificate_chain_file(cert_file, ec);
+  if (ec) {
+    if (error) *error = fmt::format("TLS certificate {}: {}", cert_file, ec.message());
+    return ec;
+  }
+  ctx->use_private_key_file(key_file, asio::ssl::context::pem, ec);
+  if (ec) {
+    if (error) *error = fmt::format("TLS private key {}: {}", key_file, ec.message());
+    return ec;
+  }
+  return ctx;
+}
 
 server::server(std::vector<asio::io_context*> workers, server_options o, handler h,
                error_responder e)
@@ -159,7 +233,7 @@ result<void> server::start() {
   if (acceptor_->listen(asio::socket_base::max_listen_connections, ec); ec) return ec;
   port_ = acceptor_->local_endpoint().port();
   auto env = std::make_shared<session_env>(
-      session_env{workers_, opts_, handler_, error_, stats_, stopping_});
+      session_env{workers_, opts_, handler_, error_, stats_, stopping_, opts_.tls});
   asio::co_spawn(acceptor_->get_executor(), accept_loop(*acceptor_, env), asio::detached);
   return {};
 }

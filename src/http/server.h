@@ -13,12 +13,14 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl/context.hpp>
 #include <boost/beast/http.hpp>
 
 #include "base/result.h"
@@ -32,10 +34,21 @@ struct peer_info {
   boost::asio::ip::tcp::endpoint remote;
 };
 
-// Coroutine parameters by value (STYLE.md rule 10).
+// Coroutine parameters by value (STYLE.md rule 10). A response with status `unknown` (0)
+// makes the server close the connection without answering.
 using handler = std::function<boost::asio::awaitable<response>(request, peer_info)>;
 // Builds the response for a request that could not be read (too large, malformed).
 using error_responder = std::function<response(int status, std::string_view reason)>;
+
+using request_header = boost::beast::http::request_header<>;
+// What a header check decides before the body is read: `reject` is answered (and the
+// connection closed) without reading the body; otherwise `lease` is held until the
+// response to this request is written (e.g. a reservation of in-flight bytes).
+struct admission {
+  std::optional<response> reject;
+  std::shared_ptr<void> lease;
+};
+using header_check = std::function<admission(const request_header&, const peer_info&)>;
 
 struct server_options {
   std::string host = "127.0.0.1";
@@ -44,10 +57,20 @@ struct server_options {
   size_t header_limit = 16u << 10;
   std::chrono::seconds idle_timeout{60};
   std::chrono::seconds request_timeout{30};  // to read one request once it has started
+  // When set, every connection is TLS (HTTPS) with this context; see make_tls_context().
+  std::shared_ptr<boost::asio::ssl::context> tls;
+  header_check check_header;  // optional
 };
 
+// A TLS server context from PEM files (certificate chain and private key); TLS 1.2+.
+// Errors name the file that could not be used.
+result<std::shared_ptr<boost::asio::ssl::context>> make_tls_context(const std::string& cert_file,
+                                                                    const std::string& key_file,
+                                                                    std::string* error);
+
 struct server_stats {
-  std::atomic<uint64_t> connections{0}, requests{0}, bad_requests{0}, too_large{0};
+  std::atomic<uint64_t> connections{0}, requests{0}, bad_requests{0}, too_large{0},
+      tls_failures{0}, refused{0};
 };
 
 class server {

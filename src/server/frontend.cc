@@ -1,5 +1,8 @@
 #include "server/frontend.h"
 
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
 #include <boost/json.hpp>
 #include <fmt/format.h>
 
@@ -118,6 +121,23 @@ std::variant<decoded, api_error> decode_query(const http::request& req) {
   return d;
 }
 
+// The queue a request addresses, by name: the last segment of QueueUrl, or QueueName.
+std::string_view queue_name_of(const json::object& body) {
+  if (auto* url = body.if_contains("QueueUrl"); url && url->is_string()) {
+    std::string_view u = url->get_string();
+    auto slash = u.rfind('/');
+    return slash == std::string_view::npos ? u : u.substr(slash + 1);
+  }
+  if (auto* name = body.if_contains("QueueName"); name && name->is_string())
+    return name->get_string();
+  return {};
+}
+
+bool is_batch_action(std::string_view action) {
+  return action == "SendMessageBatch" || action == "DeleteMessageBatch" ||
+         action == "ChangeMessageVisibilityBatch";
+}
+
 }  // namespace
 
 frontend::frontend(service& svc, const aws::credential_store& creds, frontend_options o)
@@ -125,7 +145,30 @@ frontend::frontend(service& svc, const aws::credential_store& creds, frontend_op
       creds_(creds),
       verifier_(creds, svc.clk(), "sqs"),
       api_(svc),
-      opts_(o) {}
+      opts_(o) {
+  faults_.set(opts_.faults);
+}
+
+// GET shows the fault rules, POST replaces them with the body's specs (one per line; an
+// empty body clears them). Loopback peers only: it changes how the server answers everyone.
+asio::awaitable<http::response> frontend::admin_faults(http::request req, http::peer_info peer,
+                                                       std::string request_id) {
+  if (!peer.remote.address().is_loopback())
+    co_return make_response(403, "text/plain", "fault injection is managed from loopback only\n",
+                            request_id);
+  if (req.method() == beast::http::verb::post) {
+    std::string error;
+    auto rules = parse_fault_rules(req.body(), error);
+    if (!rules)
+      co_return make_response(400, "text/plain", "bad fault spec: " + error + "\n", request_id);
+    faults_.set(std::move(*rules));
+  } else if (req.method() != beast::http::verb::get) {
+    co_return make_response(405, "text/plain", "GET or POST\n", request_id);
+  }
+  std::string text;
+  for (const auto& r : faults_.rules()) text += format_fault_rule(r) + "\n";
+  co_return make_response(200, "text/plain", std::move(text), request_id);
+}
 
 http::response frontend::transport_error(int status, std::string_view reason) const {
   auto id = new_request_id();
@@ -152,6 +195,17 @@ std::string frontend::metrics_text() const {
        stats_.auth_failures);
   line("sqsrelay_server_malformed_requests_total", "Requests that could not be decoded.",
        stats_.malformed_requests);
+  auto& f = faults_.stats();
+  line("sqsrelay_fault_delayed_total", "Requests delayed by injected latency.", f.delayed);
+  line("sqsrelay_fault_throttled_total", "Requests answered with an injected throttling error.",
+       f.throttled);
+  line("sqsrelay_fault_errors5xx_total", "Requests answered with an injected 500.", f.errors5xx);
+  line("sqsrelay_fault_dropped_total", "Connections dropped before the request took effect.",
+       f.dropped);
+  line("sqsrelay_fault_dropped_after_total",
+       "Connections dropped after the request took effect.", f.dropped_after);
+  line("sqsrelay_fault_failed_entries_total", "Batch entries answered with an injected failure.",
+       f.failed_entries);
   auto ws = svc_.log().get_stats();
   line("sqsrelay_store_syncs_total", "fdatasync calls of the message store.", ws.syncs);
   line("sqsrelay_store_appends_total", "Records appended to the message store.", ws.appends);
@@ -162,13 +216,13 @@ std::string frontend::metrics_text() const {
 }
 
 asio::awaitable<http::response> frontend::handle(http::request req, http::peer_info peer) {
-  (void)peer;
   std::string request_id = new_request_id();
   std::string_view path = path_of(req.target());
   if (req.method() == beast::http::verb::get && (path == "/health" || path == "/healthz"))
     co_return make_response(200, "application/json", R"({"status":"ok"})", request_id);
   if (req.method() == beast::http::verb::get && path == "/metrics")
     co_return make_response(200, "text/plain; version=0.0.4", metrics_text(), request_id);
+  if (path == "/_sqsrelay/faults") co_return co_await admin_faults(std::move(req), peer, request_id);
 
   std::string_view target_header = header(req, "X-Amz-Target");
   std::string_view content_type = header(req, "Content-Type");
@@ -211,8 +265,61 @@ asio::awaitable<http::response> frontend::handle(http::request req, http::peer_i
   if (path.size() > 1) ctx.path = std::string(path);
   ctx.sender_id = svc_.options().account_id;
   std::string action = dec.action;
-  auto out = co_await api_.handle(action, std::move(dec.body), std::move(ctx));
+  fault_decision fault;
+  json::array failed_entries;  // injected Failed[] entries
+  if (faults_.active()) {
+    fault = faults_.decide(queue_name_of(dec.body));
+    if (fault.delay.count()) {
+      asio::steady_timer timer(co_await asio::this_coro::executor);
+      timer.expires_after(fault.delay);
+      co_await timer.async_wait(asio::use_awaitable);
+    }
+    switch (fault.action) {
+      case fault_action::throttle:
+        co_return error_response(proto, sqs::errors::throttled(), request_id);
+      case fault_action::error5xx:
+        co_return error_response(proto, sqs::errors::internal_failure("Injected fault."),
+                                 request_id);
+      case fault_action::drop:
+        co_return http::response{beast::http::status::unknown, 11};
+      default:
+        break;
+    }
+    // Partial failures: the chosen entries leave the request and come back in Failed[].
+    auto* entries = dec.body.if_contains("Entries");
+    if (fault.partial > 0 && is_batch_action(action) && entries && entries->is_array()) {
+      json::array kept;
+      for (auto& e : entries->get_array()) {
+        const json::value* id = e.is_object() ? e.get_object().if_contains("Id") : nullptr;
+        if (id && id->is_string() && faults_.fail_entry(fault.partial))
+          failed_entries.push_back(json::object{{"Id", id->get_string()},
+                                                {"SenderFault", false},
+                                                {"Code", "InternalError"},
+                                                {"Message", "Injected fault."}});
+        else
+          kept.push_back(e);
+      }
+      *entries = std::move(kept);
+    }
+  }
+  api_outcome out;
+  if (!failed_entries.empty() && dec.body.at("Entries").get_array().empty()) {
+    out.result = json::object{{"Successful", json::array{}}, {"Failed", json::array{}}};
+  } else {
+    out = co_await api_.handle(action, std::move(dec.body), std::move(ctx));
+  }
+  if (fault.action == fault_action::drop_after)
+    co_return http::response{beast::http::status::unknown, 11};
   if (out.error) co_return error_response(proto, *out.error, request_id);
+  if (!failed_entries.empty()) {
+    if (!out.text.empty()) {
+      out.result = json::parse(out.text).as_object();
+      out.text.clear();
+    }
+    auto& failed = out.result["Failed"];
+    if (!failed.is_array()) failed = json::array{};
+    for (auto& e : failed_entries) failed.get_array().push_back(std::move(e));
+  }
   if (proto == protocol::json)
     co_return make_response(200, json_content_type,
                             out.text.empty() ? json::serialize(out.result) : std::move(out.text),

@@ -12,11 +12,13 @@
 #include "aws/sigv4.h"
 #include "http/server.h"
 #include "server/api.h"
+#include "server/faults.h"
 
 namespace sqsrelay::server {
 
 struct frontend_options {
   size_t json_max_depth = 64;
+  std::vector<fault_rule> faults;  // see server/faults.h
 };
 
 struct frontend_stats {
@@ -35,6 +37,7 @@ class frontend {
   http::response transport_error(int status, std::string_view reason) const;
   std::string metrics_text() const;
   const frontend_stats& stats() const { return stats_; }
+  fault_injector& faults() { return faults_; }
 
  private:
   service& svc_;
@@ -43,6 +46,10 @@ class frontend {
   api api_;
   frontend_options opts_;
   frontend_stats stats_;
+  fault_injector faults_;
+
+  boost::asio::awaitable<http::response> admin_faults(http::request req, http::peer_info peer,
+                                                      std::string request_id);
 };
 
 }  // namespace sqsrelay::server

@@ -163,7 +163,7 @@ std::string service::queue_arn(std::string_view name) const {
 }
 
 std::string service::queue_url(std::string_view host, std::string_view name) const {
-  return fmt::format("http://{}/{}/{}", host, opts_.account_id, name);
+  return fmt::format("{}://{}/{}/{}", opts_.url_scheme, host, opts_.account_id, name);
 }
 
 std::shared_ptr<queue> service::find(std::string_view name) const {

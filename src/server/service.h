@@ -29,6 +29,7 @@ struct service_options {
   std::string account_id = "000000000000";
   std::string region = "us-east-1";
   uint64_t segment_bytes = 64ull << 20;
+  std::string url_scheme = "http";  // "https" when the listener serves TLS
 };
 
 struct recovery_report {
