@@ -1,0 +1,537 @@
+// The sender against a fake transport that answers only when the test says so, on a manual
+// clock: batch closing rules, reconciliation of replies, retries and their backoff, the
+// window, back-pressure, dead letters and exactly-once completion.
+#include "pipeline/sender.h"
+
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <map>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/json.hpp>
+#include <gtest/gtest.h>
+
+namespace sqsrelay::pipeline {
+namespace {
+
+namespace asio = boost::asio;
+using std::chrono::microseconds;
+using std::chrono::milliseconds;
+
+struct call {
+  std::string queue;
+  std::vector<std::string> ids;
+  std::vector<std::string> bodies;
+  std::vector<const outbound_message*> messages;
+  std::function<void(batch_reply)> done;
+  bool answered = false;
+};
+
+class fake_transport final : public batch_transport {
+ public:
+  explicit fake_transport(asio::io_context& io) : io_(io) {}
+
+  void send_batch(const std::string& queue, std::span<const batch_entry> entries,
+                  std::function<void(batch_reply)> done) override {
+    call c;
+    c.queue = queue;
+    for (const auto& e : entries) {
+      c.ids.emplace_back(e.id);
+      c.bodies.push_back(e.message->body);
+      c.messages.push_back(e.message);
+    }
+    c.done = std::move(done);
+    calls.push_back(std::move(c));
+  }
+
+  void max_message_size(const std::string& queue,
+                        std::function<void(result<size_t>)> done) override {
+    ++limit_requests;
+    auto it = limits.find(queue);
+    result<size_t> r = it == limits.end() ? result<size_t>(1048576) : it->second;
+    if (hold_limits) {
+      held_limits.push_back([done, r] { done(r); });
+      return;
+    }
+    asio::post(io_, [done, r] { done(r); });
+  }
+
+  size_t in_flight() const {
+    size_t n = 0;
+    for (const auto& c : calls) n += !c.answered;
+    return n;
+  }
+
+  // Answers call `i`: every entry Successful except those listed in `failed`, and those in
+  // `missing` left out of both lists.
+  void answer(size_t i, std::vector<entry_failure> failed = {},
+              std::vector<std::string> missing = {}) {
+    call& c = calls.at(i);
+    ASSERT_FALSE(c.answered);
+    batch_reply r;
+    for (const auto& id : c.ids) {
+      bool skip = std::find(missing.begin(), missing.end(), id) != missing.end();
+      for (const auto& f : failed) skip |= f.id == id;
+      if (!skip) r.successful.push_back({id, "mid-" + c.bodies[std::stoul(id)]});
+    }
+    r.failed = std::move(failed);
+    c.answered = true;
+    c.done(std::move(r));
+  }
+
+  void fail(size_t i, request_error e) {
+    call& c = calls.at(i);
+    ASSERT_FALSE(c.answered);
+    c.answered = true;
+    batch_reply r;
+    r.error = std::move(e);
+    c.done(std::move(r));
+  }
+
+  void answer_all() {
+    for (size_t i = 0; i < calls.size(); ++i)
+      if (!calls[i].answered) answer(i);
+  }
+
+  std::vector<call> calls;
+  std::map<std::string, result<size_t>> limits;
+  bool hold_limits = false;
+  std::vector<std::function<void()>> held_limits;
+  int limit_requests = 0;
+
+ private:
+  asio::io_context& io_;
+};
+
+request_error throttle() {
+  request_error e;
+  e.what = request_error::kind::http_status;
+  e.http_status = 400;
+  e.code = "RequestThrottled";
+  e.throttled = true;
+  e.retryable = true;
+  return e;
+}
+
+outbound_message msg(std::string body) {
+  outbound_message m;
+  m.body = std::move(body);
+  return m;
+}
+
+struct recorder {
+  std::map<std::string, std::vector<outcome>> by_body;
+  completion for_body(const std::string& body) {
+    return [this, body](const outcome& o) { by_body[body].push_back(o); };
+  }
+  size_t count(outcome::kind k) const {
+    size_t n = 0;
+    for (const auto& [b, v] : by_body)
+      for (const auto& o : v) n += o.what == k;
+    return n;
+  }
+  void expect_exactly_once(size_t n) const {
+    EXPECT_EQ(by_body.size(), n);
+    for (const auto& [b, v] : by_body) EXPECT_EQ(v.size(), 1u) << b;
+  }
+};
+
+class SenderTest : public ::testing::Test {
+ protected:
+  SenderTest() : clk(std::chrono::system_clock::time_point(std::chrono::seconds(1700000000))) {}
+
+  void make(sender_options o = defaults(), dead_letter_sink* dl = nullptr) {
+    opts = o;
+    s = std::make_unique<sender>(io.get_executor(), fake, o, dl, clk, &rnd);
+  }
+  static sender_options defaults() {
+    sender_options o;
+    o.linger = milliseconds(5);
+    o.window.initial = 4;
+    o.backoff = {milliseconds(10), milliseconds(1000)};
+    return o;
+  }
+  void submit(const std::string& q, outbound_message m) {
+    std::string body = m.body;
+    completion done = rec.for_body(body);
+    ASSERT_EQ(s->try_submit(q, m, done), sender::submit_status::accepted);
+  }
+  void run() {
+    io.restart();
+    io.poll();
+  }
+  void advance(microseconds d) {
+    clk.advance(d);
+    s->process_due();
+    run();
+  }
+
+  asio::io_context io;
+  fake_transport fake{io};
+  manual_clock clk;
+  random_source rnd{7};
+  sender_options opts;
+  recorder rec;
+  std::unique_ptr<sender> s;
+};
+
+TEST_F(SenderTest, ClosesABatchAtTenEntriesAndThePartialOneAfterTheLinger) {
+  make();
+  for (int i = 0; i < 25; ++i) submit("q", msg("m" + std::to_string(i)));
+  run();
+  ASSERT_EQ(fake.calls.size(), 2u);  // two full batches at once, the 5 others linger
+  EXPECT_EQ(fake.calls[0].ids.size(), 10u);
+  EXPECT_EQ(fake.calls[1].ids.size(), 10u);
+  EXPECT_EQ(fake.calls[0].queue, "q");
+  advance(milliseconds(4));
+  EXPECT_EQ(fake.calls.size(), 2u);
+  advance(milliseconds(1));
+  ASSERT_EQ(fake.calls.size(), 3u);
+  EXPECT_EQ(fake.calls[2].ids.size(), 5u);
+  EXPECT_EQ(fake.calls[2].ids[0], "0");
+  fake.answer_all();
+  run();
+  rec.expect_exactly_once(25);
+  EXPECT_EQ(rec.count(outcome::kind::delivered), 25u);
+  EXPECT_EQ(rec.by_body["m3"][0].message_id, "mid-m3");
+  auto c = s->counters();
+  EXPECT_EQ(c.accepted, 25u);
+  EXPECT_EQ(c.delivered, 25u);
+  EXPECT_EQ(c.api_calls, 3u);
+  EXPECT_EQ(c.entries_sent, 25u);
+  EXPECT_EQ(c.pending, 0u);
+}
+
+TEST_F(SenderTest, ClosesAtExactlyOneMebibyteAndStartsANewBatchOneByteOver) {
+  make();
+  // 4 x 262,144 = 1,048,576: fits exactly, closes at once with 4 entries.
+  for (int i = 0; i < 4; ++i) submit("q", msg(std::string(262144 - 1, 'a' + i) + "x"));
+  run();
+  ASSERT_EQ(fake.calls.size(), 1u);
+  EXPECT_EQ(fake.calls[0].ids.size(), 4u);
+  // 262,144 + 262,144 + 262,144 + 262,145 > 1 MiB: the fourth starts the next batch.
+  for (int i = 0; i < 3; ++i) submit("q", msg(std::string(262144, 'e' + i)));
+  submit("q", msg(std::string(262145, 'h')));
+  run();
+  advance(milliseconds(5));
+  ASSERT_EQ(fake.calls.size(), 3u);
+  EXPECT_EQ(fake.calls[1].ids.size(), 3u);
+  EXPECT_EQ(fake.calls[2].ids.size(), 1u);
+  EXPECT_EQ(fake.calls[2].bodies[0].size(), 262145u);
+  auto c = s->counters();
+  EXPECT_EQ(c.payload_bytes, 4u * 262144 + 3u * 262144 + 262145);
+  EXPECT_EQ(c.billing_units, 16u + 12u + 5u);  // 64 KiB chunks per request
+}
+
+TEST_F(SenderTest, AttributesCountTowardTheQueueLimitAndOversizeIsDeadLetteredWithoutACall) {
+  fake.limits["small"] = size_t{1024};
+  make();
+  outbound_message fits = msg(std::string(1000, 'a'));
+  fits.attributes.push_back({"k", "String", std::string(17, 'v')});  // 1000 + 24 = 1024
+  outbound_message over = fits;
+  over.body = std::string(1001, 'b');
+  submit("small", fits);
+  submit("small", over);
+  run();
+  advance(milliseconds(5));
+  ASSERT_EQ(fake.calls.size(), 1u);
+  EXPECT_EQ(fake.calls[0].bodies[0], fits.body);
+  ASSERT_EQ(rec.by_body[over.body].size(), 1u);
+  const outcome& o = rec.by_body[over.body][0];
+  EXPECT_EQ(o.what, outcome::kind::dead_lettered);
+  EXPECT_EQ(o.reason->reason, reject_reason::oversize);
+  EXPECT_EQ(o.attempts, 0u);
+  EXPECT_EQ(fake.limit_requests, 1);
+}
+
+TEST_F(SenderTest, MessagesWaitForTheQueueLimitAndFallBackWhenItCannotBeRead) {
+  fake.hold_limits = true;
+  fake.limits["q"] = result<size_t>(error_code(EACCES, boost::system::generic_category()));
+  make();
+  submit("q", msg(std::string(300000, 'a')));
+  run();
+  advance(milliseconds(50));
+  EXPECT_TRUE(fake.calls.empty());
+  ASSERT_EQ(fake.held_limits.size(), 1u);
+  fake.held_limits[0]();
+  run();
+  advance(milliseconds(5));
+  ASSERT_EQ(fake.calls.size(), 1u);  // 1 MiB fallback: SQS decides
+  EXPECT_EQ(s->counters().limit_lookup_errors, 1u);
+}
+
+TEST_F(SenderTest, RetriesOnlyFailedAndMissingEntriesAndDeadLettersSenderFaults) {
+  make();
+  for (int i = 0; i < 10; ++i) submit("q", msg("m" + std::to_string(i)));
+  run();
+  ASSERT_EQ(fake.calls.size(), 1u);
+  fake.answer(0,
+              {{"2", "InternalError", "try again", false},
+               {"5", "InvalidParameterValue", "bad", true}},
+              {"7", "9"});
+  // A reply entry we never sent is counted, not trusted.
+  run();
+  EXPECT_EQ(rec.count(outcome::kind::delivered), 6u);
+  EXPECT_EQ(rec.count(outcome::kind::dead_lettered), 1u);
+  EXPECT_EQ(rec.by_body["m5"][0].reason->reason, reject_reason::sender_fault);
+  EXPECT_EQ(rec.by_body["m5"][0].reason->code, "InvalidParameterValue");
+  auto c = s->counters();
+  EXPECT_EQ(c.missing_entries, 2u);
+  EXPECT_EQ(c.entry_failures, 2u);
+  EXPECT_EQ(c.retried, 3u);
+  advance(milliseconds(10));  // the first backoff ceiling: the retries are batched again
+  EXPECT_EQ(fake.calls.size(), 1u);
+  advance(milliseconds(5));  // ... and linger like new messages
+  ASSERT_EQ(fake.calls.size(), 2u);
+  std::vector<std::string> resent = fake.calls[1].bodies;
+  std::sort(resent.begin(), resent.end());
+  EXPECT_EQ(resent, (std::vector<std::string>{"m2", "m7", "m9"}));
+  fake.answer(1);
+  run();
+  rec.expect_exactly_once(10);
+  EXPECT_EQ(rec.count(outcome::kind::delivered), 9u);
+  EXPECT_EQ(rec.by_body["m7"][0].attempts, 2u);
+}
+
+TEST_F(SenderTest, UnknownAndDuplicateIdsInAReplyAreCountedAndTheRealEntriesRetried) {
+  make();
+  submit("q", msg("a"));
+  submit("q", msg("b"));
+  run();
+  advance(milliseconds(5));
+  ASSERT_EQ(fake.calls.size(), 1u);
+  batch_reply r;
+  r.successful.push_back({"0", "id-a"});
+  r.successful.push_back({"0", "id-a-again"});
+  r.successful.push_back({"7", "id-x"});
+  fake.calls[0].answered = true;
+  fake.calls[0].done(std::move(r));
+  run();
+  auto c = s->counters();
+  EXPECT_EQ(c.unknown_entries, 2u);
+  EXPECT_EQ(c.missing_entries, 1u);
+  EXPECT_EQ(rec.by_body["a"].size(), 1u);
+  EXPECT_TRUE(rec.by_body["b"].empty());
+}
+
+TEST_F(SenderTest, BackoffWaitsAJitteredDelayWithinItsBoundsBeforeResending) {
+  make();
+  submit("q", msg("x"));
+  run();
+  advance(milliseconds(5));
+  random_source twin(7);  // the same stream as the sender's
+  for (uint32_t attempt = 1; attempt <= 4; ++attempt) {
+    ASSERT_EQ(fake.calls.size(), attempt);
+    fake.fail(attempt - 1, throttle());
+    run();
+    auto delay = backoff_delay(opts.backoff, attempt, twin);
+    ASSERT_LE(delay, backoff_ceiling(opts.backoff, attempt));
+    if (delay > microseconds(0)) {
+      advance(delay - microseconds(1));
+      EXPECT_EQ(fake.calls.size(), attempt) << "resent before its backoff";
+      advance(microseconds(1));
+    } else {
+      run();
+    }
+    advance(milliseconds(5));  // the linger of the re-formed batch
+    EXPECT_EQ(fake.calls.size(), attempt + 1u);
+  }
+  EXPECT_EQ(s->counters().throttled, 4u);
+  EXPECT_EQ(s->counters().retried, 4u);
+}
+
+TEST_F(SenderTest, NonRetryableRequestErrorsDeadLetterTheWholeBatch) {
+  make();
+  submit("q", msg("a"));
+  submit("q", msg("b"));
+  run();
+  advance(milliseconds(5));
+  request_error e;
+  e.what = request_error::kind::api;
+  e.http_status = 400;
+  e.code = "QueueDoesNotExist";
+  e.sender_fault = true;
+  e.retryable = false;
+  fake.fail(0, e);
+  run();
+  rec.expect_exactly_once(2);
+  EXPECT_EQ(rec.by_body["a"][0].reason->reason, reject_reason::request_rejected);
+  EXPECT_EQ(rec.by_body["b"][0].reason->code, "QueueDoesNotExist");
+}
+
+TEST_F(SenderTest, RetryLimitDeadLettersAfterMaxAttempts) {
+  auto o = defaults();
+  o.max_attempts = 2;
+  make(o);
+  submit("q", msg("a"));
+  run();
+  advance(milliseconds(5));
+  fake.fail(0, throttle());
+  run();
+  advance(milliseconds(30));
+  advance(milliseconds(5));
+  ASSERT_EQ(fake.calls.size(), 2u);
+  fake.answer(1, {{"0", "InternalError", "x", false}});
+  run();
+  ASSERT_EQ(rec.by_body["a"].size(), 1u);
+  EXPECT_EQ(rec.by_body["a"][0].reason->reason, reject_reason::retry_limit);
+  EXPECT_EQ(rec.by_body["a"][0].attempts, 2u);
+}
+
+TEST_F(SenderTest, WindowGrowsWithBacklogAndHalvesOnThrottling) {
+  make();
+  for (int i = 0; i < 2000; ++i) submit("q", msg("m" + std::to_string(i)));
+  run();
+  EXPECT_EQ(fake.in_flight(), 4u);
+  // Steady latency and a backlog: every reply grows the window by one (slow start).
+  for (size_t i = 0; i < 20; ++i) {
+    fake.answer(i);
+    run();
+  }
+  EXPECT_EQ(s->counters().window, 24u);
+  EXPECT_EQ(fake.in_flight(), 24u);
+  size_t next = 20;
+  fake.fail(next++, throttle());
+  run();
+  EXPECT_EQ(s->counters().window, 12u);
+  EXPECT_EQ(fake.in_flight(), 23u);  // nothing new until in flight drops below 12
+  for (int i = 0; i < 12; ++i) fake.answer(next++);
+  run();
+  EXPECT_EQ(fake.in_flight(), 11u + 1u) << "one slot freed once in flight fell below 12";
+}
+
+TEST_F(SenderTest, LingerZeroSendsAsSoonAsASlotIsFree) {
+  auto o = defaults();
+  o.linger = microseconds(0);
+  o.window.initial = 1;
+  o.window.max = 1;
+  make(o);
+  submit("q", msg("first"));
+  run();
+  ASSERT_EQ(fake.calls.size(), 1u);  // no lingering
+  for (int i = 0; i < 5; ++i) submit("q", msg("m" + std::to_string(i)));
+  run();
+  EXPECT_EQ(fake.calls.size(), 1u);  // the one slot is busy: they accumulate
+  fake.answer(0);
+  run();
+  ASSERT_EQ(fake.calls.size(), 2u);
+  EXPECT_EQ(fake.calls[1].ids.size(), 5u);
+}
+
+TEST_F(SenderTest, BackPressureRefusesPastCapacityAndFreesOnCompletion) {
+  auto o = defaults();
+  o.max_pending_messages = 3;
+  make(o);
+  for (int i = 0; i < 3; ++i) submit("q", msg("m" + std::to_string(i)));
+  outbound_message m = msg("extra");
+  completion done = rec.for_body("extra");
+  EXPECT_EQ(s->try_submit("q", m, done), sender::submit_status::full);
+  EXPECT_EQ(m.body, "extra");  // untouched
+  EXPECT_TRUE(static_cast<bool>(done));
+  run();
+  advance(milliseconds(5));
+  fake.answer(0);
+  run();
+  EXPECT_EQ(s->try_submit("q", m, done), sender::submit_status::accepted);
+  EXPECT_EQ(s->pending(), 1u);
+}
+
+TEST_F(SenderTest, StopDeadlineAbandonsInFlightMessagesExactlyOnce) {
+  make();
+  for (int i = 0; i < 12; ++i) submit("q", msg("m" + std::to_string(i)));
+  run();
+  ASSERT_EQ(fake.calls.size(), 1u);
+  s->request_stop(clk.steady() + milliseconds(100));
+  run();
+  ASSERT_EQ(fake.calls.size(), 2u);  // stopping: the partial batch goes at once
+  fake.answer(1);
+  run();
+  outbound_message late = msg("late");
+  completion done = rec.for_body("late");
+  EXPECT_EQ(s->try_submit("q", late, done), sender::submit_status::stopped);
+  advance(milliseconds(100));
+  EXPECT_EQ(rec.count(outcome::kind::abandoned), 10u);
+  EXPECT_EQ(rec.count(outcome::kind::delivered), 2u);
+  fake.answer(0);  // the reply arrives after the deadline: ignored
+  run();
+  rec.expect_exactly_once(12);
+  EXPECT_EQ(s->counters().abandoned, 10u);
+  EXPECT_EQ(s->counters().delivered, 2u);
+  EXPECT_EQ(s->pending(), 0u);
+}
+
+TEST_F(SenderTest, DeadLetterQueueReceivesSenderFaultsUnchanged) {
+  auto o = defaults();
+  o.dead_letter_queue = "dlq";
+  make(o);
+  submit("q", msg("good"));
+  submit("q", msg("poison"));
+  outbound_message bad = msg(std::string("\x01", 1));
+  submit("q", bad);  // invalid characters: no queue can take it
+  run();
+  advance(milliseconds(5));
+  ASSERT_EQ(fake.calls.size(), 1u);
+  fake.answer(0, {{"1", "InvalidParameterValue", "no", true}});
+  run();
+  advance(milliseconds(5));
+  ASSERT_EQ(fake.calls.size(), 2u);
+  EXPECT_EQ(fake.calls[1].queue, "dlq");
+  EXPECT_EQ(fake.calls[1].bodies, std::vector<std::string>{"poison"});
+  fake.answer(1);
+  run();
+  rec.expect_exactly_once(3);
+  EXPECT_EQ(rec.by_body["good"][0].what, outcome::kind::delivered);
+  EXPECT_EQ(rec.by_body["poison"][0].what, outcome::kind::dead_lettered);
+  EXPECT_EQ(rec.by_body["poison"][0].reason->reason, reject_reason::sender_fault);
+  EXPECT_EQ(rec.by_body[bad.body][0].reason->reason, reject_reason::invalid_characters);
+}
+
+TEST_F(SenderTest, DeadLetterFileHoldsExactlyTheImpossibleMessagesBeforeTheyComplete) {
+  auto dir = std::filesystem::temp_directory_path() /
+             ("sqsrelay-sender-dl-" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  auto path = (dir / "dead.ndjson").string();
+  std::filesystem::remove(path);
+  auto file = ndjson_dead_letter_file::open(path, clk);
+  ASSERT_TRUE(file);
+  fake.limits["q"] = size_t{2048};
+  make(defaults(), file->get());
+  submit("q", msg("ok-1"));
+  submit("q", msg(std::string(2049, 'z')));
+  submit("q", msg("bad\x02"));
+  submit("q", msg("ok-2"));
+  run();
+  advance(milliseconds(5));
+  ASSERT_EQ(fake.calls.size(), 1u);
+  EXPECT_EQ(fake.calls[0].bodies, (std::vector<std::string>{"ok-1", "ok-2"}));
+  fake.answer(0);
+  for (int i = 0; i < 200 && rec.count(outcome::kind::dead_lettered) < 2; ++i) {
+    usleep(5000);  // the writer thread syncs, then posts the completions
+    run();
+  }
+  rec.expect_exactly_once(4);
+  EXPECT_EQ(rec.count(outcome::kind::dead_lettered), 2u);
+  std::ifstream in(path);
+  std::vector<std::string> reasons;
+  for (std::string line; std::getline(in, line);)
+    reasons.emplace_back(boost::json::parse(line).at("reason").as_string());
+  std::sort(reasons.begin(), reasons.end());
+  EXPECT_EQ(reasons, (std::vector<std::string>{"invalid_characters", "oversize"}));
+  s.reset();
+  file->reset();
+  std::filesystem::remove_all(dir);
+}
+
+TEST_F(SenderTest, DestructionAbandonsEverythingStillPendingIncludingTheInbox) {
+  make();
+  submit("q", msg("queued"));  // not drained yet
+  s.reset();
+  ASSERT_EQ(rec.by_body["queued"].size(), 1u);
+  EXPECT_EQ(rec.by_body["queued"][0].what, outcome::kind::abandoned);
+}
+
+}  // namespace
+}  // namespace sqsrelay::pipeline
