@@ -208,6 +208,14 @@ uint32_t log::active_segment() const {
   return active_->number;
 }
 
+std::vector<std::pair<uint32_t, uint64_t>> log::segment_sizes() const {
+  std::lock_guard lock(mu_);
+  std::vector<std::pair<uint32_t, uint64_t>> out;
+  out.reserve(segments_.size());
+  for (const auto& [n, seg] : segments_) out.emplace_back(n, seg->size);
+  return out;
+}
+
 log::stats log::get_stats() const {
   std::lock_guard lock(mu_);
   return stats_;

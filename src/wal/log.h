@@ -58,6 +58,10 @@ struct options {
   uint64_t segment_bytes = 64 << 20;  // roll to a new segment past this many bytes
   bool sync = true;                   // false: never fdatasync; appends are durable at once
                                       // (tests, benchmarks, or an env with no disk)
+  // Called on the reclaimer thread, without the log's mutex, after a segment's file was
+  // removed (then the directory synced, unless !sync): lets the owner account for freed space.
+  // Must not call the log's destructor; may call its other methods.
+  std::function<void(uint32_t segment)> on_deleted;
 };
 
 struct recovery_stats {
@@ -141,6 +145,10 @@ class log {
   uint64_t last_lsn() const { return last_lsn_.load(std::memory_order_acquire); }
   uint64_t durable_lsn() const { return durable_lsn_.load(std::memory_order_acquire); }
   uint32_t active_segment() const;
+  // Live segments, oldest first, with their sizes in bytes (header included). Between
+  // open() and replay() the owner may add_ref() any of them, e.g. to keep damaged segments
+  // until it has copied what recovery skipped.
+  std::vector<std::pair<uint32_t, uint64_t>> segment_sizes() const;
   stats get_stats() const;
   bool failed() const;
 

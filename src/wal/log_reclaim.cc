@@ -67,6 +67,11 @@ void log::delete_segment(const std::shared_ptr<segment_state>& seg,
     ++stats_.sync_errors;
     fail(synced.error());
   }
+  if (opts_.on_deleted) {
+    lock.unlock();
+    opts_.on_deleted(seg->number);
+    lock.lock();
+  }
 }
 
 }  // namespace sqsrelay::wal
