@@ -1,0 +1,37 @@
+// A structural scanner for JSON text: finds where values begin and end without parsing
+// them. simdjson validates the document; this finds each array element's bytes (simdjson's
+// DOM keeps no source positions) and, on the error path, which element is at fault.
+// Works on any bytes without reading past `end`; on invalid JSON its answers are best
+// effort (nullptr / false), never out of bounds. Iterative: no recursion on nesting.
+#pragma once
+
+#include <cstddef>
+#include <string_view>
+#include <vector>
+
+namespace sqsrelay::sources::json_scan {
+
+inline bool is_ws(char c) { return c == ' ' || c == '\n' || c == '\r' || c == '\t'; }
+
+inline const char* skip_ws(const char* p, const char* end) {
+  while (p < end && is_ws(*p)) ++p;
+  return p;
+}
+
+// `p` points just after an opening quote; returns the byte after the closing quote.
+const char* skip_string(const char* p, const char* end);
+
+// Skips the value starting at `p` (no leading whitespace); returns its end, or nullptr.
+// `max_depth` is raised to the deepest nesting seen (1 for `[]`, 0 for a scalar).
+const char* skip_value(const char* p, const char* end, size_t& max_depth);
+
+// Splits `array` (starting with '[') into its elements' bytes. On failure, `fail` is the
+// first byte that does not fit.
+bool split_array(std::string_view array, std::vector<std::string_view>& out,
+                 const char*& fail);
+
+// The bytes of the value at JSON Pointer `pointer` in `doc` (which starts at a value), or
+// empty. Object keys are compared as written (a key spelled with escapes does not match).
+std::string_view locate(std::string_view doc, std::string_view pointer);
+
+}  // namespace sqsrelay::sources::json_scan
