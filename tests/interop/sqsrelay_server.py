@@ -35,7 +35,7 @@ DEFAULT_BIN = os.path.join(REPO_ROOT, "build", "release", "src", "app", "sqsrela
 DEFAULT_ACCOUNT_ID = "000000000000"
 DEFAULT_REGION = "us-east-1"
 
-_ENDPOINT_RE = re.compile(r"SQS endpoint (http://[0-9.]+:(\d+))")
+_ENDPOINT_RE = re.compile(r"SQS endpoint (https?://[0-9.]+:(\d+))")
 _live_servers = set()
 _live_lock = threading.Lock()
 
