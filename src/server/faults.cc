@@ -172,7 +172,10 @@ void fault_injector::set(std::vector<fault_rule> rules) {
   for (const auto& r : rules)
     if (r.seed && !rs->seed) rs->seed = r.seed;
   rs->rules = std::move(rules);
-  rs->generation = generation_.fetch_add(1) + 1;
+  // Process-wide generations: the per-thread streams are shared by every injector.
+  static std::atomic<uint64_t> generations{0};
+  rs->generation = generations.fetch_add(1) + 1;
+  generation_.store(rs->generation);
   bool any = !rs->rules.empty();
   rules_.store(std::move(rs));
   active_.store(any, std::memory_order_relaxed);
