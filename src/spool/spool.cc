@@ -80,7 +80,7 @@ void spool::append(std::span<const std::string_view> records, append_callback do
 
   std::unique_lock lock(append_mu_);
   ++append_stats_.append_calls;
-  if (failed()) {
+  if (failed() || stopping_) {  // stopping: an append from a callback during close
     lock.unlock();
     return done(errc::spool_failed, 0);
   }
