@@ -10,7 +10,6 @@
 //   spool_bench [--dir DIR] [--seconds S] [--size BYTES] [--appenders 1,16,64]
 //               [--batch 1,100] [--no-drain] [--keep]
 #include <CLI/CLI.hpp>
-
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -191,8 +190,9 @@ int main(int argc, char** argv) {
   cfg.dir = dir;
   cfg.drain = !no_drain;
   fs::create_directories(cfg.dir);
-  std::printf("| appenders | batch | records/s | appends/s | fdatasyncs/s | records/fdatasync | "
-              "ack p50 µs | ack p99 µs | errors |\n|---|---|---|---|---|---|---|---|---|\n");
+  std::printf(
+      "| appenders | batch | records/s | appends/s | fdatasyncs/s | records/fdatasync | "
+      "ack p50 µs | ack p99 µs | errors |\n|---|---|---|---|---|---|---|---|---|\n");
   for (size_t b : batches) {
     for (size_t a : appenders) {
       const result_row r = run_one(cfg, a, b);

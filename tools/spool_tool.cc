@@ -8,7 +8,6 @@
 //
 // Format: docs/spool_format.md.
 #include <CLI/CLI.hpp>
-
 #include <algorithm>
 #include <cctype>
 #include <cinttypes>
@@ -93,7 +92,8 @@ void check_position(const fs::path& dir, report& rep) {
 
 void print_group(const spool::group_view& g, uint64_t offset, report& rep) {
   if (!rep.print_groups) return;
-  std::printf("  @%" PRIu64 " group seqs %" PRIu64 "..%" PRIu64 " (%" PRIu32 " records, %zu bytes)\n",
+  std::printf("  @%" PRIu64 " group seqs %" PRIu64 "..%" PRIu64 " (%" PRIu32
+              " records, %zu bytes)\n",
               offset, g.first_seq, g.last_seq(), g.count, g.records.size());
   if (!rep.print_records) return;
   const char* p = g.records.data();
@@ -115,8 +115,8 @@ void check_segment(const fs::path& path, uint32_t number, report& rep) {
     return rep.problem(name + ": " + std::to_string(bytes->size()) +
                        " bytes, shorter than a segment header (offset 0)");
   }
-  const auto header = std::span<const char, wal::segment_header_size>(bytes->data(),
-                                                                       wal::segment_header_size);
+  const auto header =
+      std::span<const char, wal::segment_header_size>(bytes->data(), wal::segment_header_size);
   if (wal::check_segment_header(header, number) != wal::header_check::ok) {
     return rep.problem(name + ": bad segment header at offset 0");
   }

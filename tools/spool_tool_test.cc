@@ -57,9 +57,7 @@ class spool_tool : public ::testing::Test {
   }
   ~spool_tool() override { std::filesystem::remove_all(dir_); }
 
-  std::filesystem::path segment() const {
-    return dir_ / log_dir_name / wal::segment_file_name(1);
-  }
+  std::filesystem::path segment() const { return dir_ / log_dir_name / wal::segment_file_name(1); }
 
   std::filesystem::path dir_;
 };

@@ -73,9 +73,9 @@ class append_callback {
   };
 
   template <class T>
-  static constexpr bool fits_inline = sizeof(T) <= inline_size &&
-                                      alignof(T) <= alignof(std::max_align_t) &&
-                                      std::is_nothrow_move_constructible_v<T>;
+  static constexpr bool fits_inline =
+      sizeof(T) <= inline_size &&
+      alignof(T) <= alignof(std::max_align_t) && std::is_nothrow_move_constructible_v<T>;
 
   template <class T>
   static constexpr ops inline_ops = {

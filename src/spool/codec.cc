@@ -74,8 +74,7 @@ std::array<char, quarantine_entry_header_size> encode_quarantine_entry(
   return h;
 }
 
-std::optional<quarantine_entry> decode_quarantine_entry(std::span<const char> bytes,
-                                                        size_t* size) {
+std::optional<quarantine_entry> decode_quarantine_entry(std::span<const char> bytes, size_t* size) {
   if (bytes.size() < quarantine_entry_header_size) return std::nullopt;
   const uint32_t copied = get_u32(bytes.data() + 24);
   if (bytes.size() - quarantine_entry_header_size < copied) return std::nullopt;

@@ -52,7 +52,6 @@ struct quarantine_entry {
 };
 // Decodes the entry at the front of `bytes`; nothing when it is cut short or its checksum
 // is wrong. `*size` gets the entry's total size.
-std::optional<quarantine_entry> decode_quarantine_entry(std::span<const char> bytes,
-                                                        size_t* size);
+std::optional<quarantine_entry> decode_quarantine_entry(std::span<const char> bytes, size_t* size);
 
 }  // namespace sqsrelay::spool

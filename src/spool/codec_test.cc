@@ -33,12 +33,12 @@ TEST(spool_codec, group_round_trips) {
 
 TEST(spool_codec, malformed_groups_are_rejected) {
   const std::string g = group_of(1, {"abc", "de"});
-  EXPECT_FALSE(parse_group(std::string_view(g).substr(0, 11)));       // short header
+  EXPECT_FALSE(parse_group(std::string_view(g).substr(0, 11)));            // short header
   EXPECT_FALSE(parse_group(std::string_view(g).substr(0, g.size() - 1)));  // cut record
-  EXPECT_FALSE(parse_group(g + "x"));                                     // trailing byte
-  EXPECT_FALSE(parse_group(group_of(0, {"a"})));                          // seq 0
-  EXPECT_FALSE(parse_group(group_of(5, {})));                             // no records
-  EXPECT_FALSE(parse_group(group_of(UINT64_MAX, {"a", "b"})));            // seq overflow
+  EXPECT_FALSE(parse_group(g + "x"));                                      // trailing byte
+  EXPECT_FALSE(parse_group(group_of(0, {"a"})));                           // seq 0
+  EXPECT_FALSE(parse_group(group_of(5, {})));                              // no records
+  EXPECT_FALSE(parse_group(group_of(UINT64_MAX, {"a", "b"})));             // seq overflow
   std::string huge = g;
   wal::put_u32(huge.data() + group_header_size, 0xffffffffu);  // length past the end
   EXPECT_FALSE(parse_group(huge));

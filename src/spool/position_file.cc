@@ -1,7 +1,6 @@
 #include "spool/position_file.h"
 
 #include <algorithm>
-
 #include <boost/system/errc.hpp>
 
 #include "spool/codec.h"
@@ -33,7 +32,8 @@ result<std::unique_ptr<position_file>> position_file::open(wal::env& e,
     std::string both(position_file_size, '\0');
     for (uint64_t gen : {p->generation_ + 1, p->generation_ + 2}) {
       const position_slot slot = encode_position_slot({gen, p->position_});
-      std::copy(slot.begin(), slot.end(), both.begin() + (gen % position_slots) * position_slot_size);
+      std::copy(slot.begin(), slot.end(),
+                both.begin() + (gen % position_slots) * position_slot_size);
     }
     if (auto r = p->f_->write_at(0, both); !r) return r.error();
     p->generation_ += 2;
@@ -53,8 +53,8 @@ result<void> position_file::read(position_recovery* found, bool* short_file) {
   if (auto r = f_->read_at(0, bytes); !r) return r;
   bool any = false;
   for (size_t slot = 0; slot * position_slot_size < bytes.size(); ++slot) {
-    const auto v = decode_position_slot(std::span<const char>(bytes).subspan(
-        slot * position_slot_size));
+    const auto v =
+        decode_position_slot(std::span<const char>(bytes).subspan(slot * position_slot_size));
     if (!v || (any && v->generation <= generation_)) continue;
     any = true;
     generation_ = v->generation;

@@ -24,8 +24,10 @@ class position_file {
   // Opens (creating, and durably naming, if missing) the file and reads the valid slot with
   // the highest generation. Syncs the file, so the position returned is durable even if the
   // previous process died before its fdatasync. `sync`=false skips every sync.
-  [[nodiscard]] static result<std::unique_ptr<position_file>> open(
-      wal::env& e, const std::filesystem::path& dir, bool sync, position_recovery* found);
+  [[nodiscard]] static result<std::unique_ptr<position_file>> open(wal::env& e,
+                                                                   const std::filesystem::path& dir,
+                                                                   bool sync,
+                                                                   position_recovery* found);
 
   // Durably stores `position` in the slot after the current one.
   [[nodiscard]] result<void> store(uint64_t position);

@@ -1,7 +1,6 @@
 #include "spool/quarantine.h"
 
 #include <algorithm>
-
 #include <boost/system/errc.hpp>
 
 #include "spool/codec.h"

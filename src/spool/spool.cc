@@ -4,9 +4,8 @@
 #include "spool/spool.h"
 
 #include <algorithm>
-#include <cassert>
-
 #include <boost/system/errc.hpp>
+#include <cassert>
 
 #include "spool/codec.h"
 #include "spool/position_file.h"
@@ -19,7 +18,7 @@ namespace sqsrelay::spool {
 namespace {
 
 constexpr uint64_t min_segment_bytes = 4 << 10;
-constexpr size_t kept_groups = 16;             // recycled group objects
+constexpr size_t kept_groups = 16;                 // recycled group objects
 constexpr size_t max_kept_group_buffer = 4 << 20;  // a recycled group's buffer capacity
 
 options clamp(options o) {
@@ -170,7 +169,7 @@ void spool::write_group(std::unique_ptr<group> g) {
       ++(enospc ? stats_.enospc_errors : stats_.write_errors);
     }
     if (a.error() == wal::errc::log_failed) failed_.store(true, std::memory_order_release);
-    const error_code ec = enospc ? error_code(errc::spool_full)
+    const error_code ec = enospc     ? error_code(errc::spool_full)
                           : failed() ? error_code(errc::spool_failed)
                                      : a.error();
     return fail_group(std::move(g), ec);
@@ -179,9 +178,8 @@ void spool::write_group(std::unique_ptr<group> g) {
   // Counted on disk before it stops counting as pending, so the budget never misses it.
   pending_bytes_.fetch_sub(bytes, std::memory_order_relaxed);
   g->end = {a->loc.segment, a->loc.offset + a->loc.length};
-  log_->when_durable(a->lsn, [this, g = std::move(g)](error_code ec) mutable {
-    on_durable(std::move(g), ec);
-  });
+  log_->when_durable(
+      a->lsn, [this, g = std::move(g)](error_code ec) mutable { on_durable(std::move(g), ec); });
 }
 
 void spool::record_group(const group& g, const wal::log::appended& a) {

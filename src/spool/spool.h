@@ -77,13 +77,13 @@ class position_file;
 class quarantine;
 
 struct options {
-  std::filesystem::path dir;               // created if missing
+  std::filesystem::path dir;                  // created if missing
   uint64_t budget_bytes = uint64_t{1} << 30;  // segment bytes on disk (with appends pending)
-  uint64_t segment_bytes = 64 << 20;       // clamped to [4 KiB, budget_bytes / 4]
-  uint64_t max_append_bytes = 16 << 20;    // one append's records (4 bytes each + data)
-  uint64_t max_pending_bytes = 64 << 20;   // appended, not yet written: beyond, spool_full
-  uint64_t group_bytes = 1 << 20;          // a pending group takes appends up to this size
-  uint64_t read_chunk_bytes = 1 << 20;     // the reader's pread size (a larger group: more)
+  uint64_t segment_bytes = 64 << 20;          // clamped to [4 KiB, budget_bytes / 4]
+  uint64_t max_append_bytes = 16 << 20;       // one append's records (4 bytes each + data)
+  uint64_t max_pending_bytes = 64 << 20;      // appended, not yet written: beyond, spool_full
+  uint64_t group_bytes = 1 << 20;             // a pending group takes appends up to this size
+  uint64_t read_chunk_bytes = 1 << 20;        // the reader's pread size (a larger group: more)
   uint64_t quarantine_copy_bytes = 64 << 20;  // damaged bytes copied per open; then only where
   std::chrono::milliseconds position_interval{50};  // batches position writes
   bool sync = true;  // false: no fsync at all; appends durable at once (tests, benchmarks)
@@ -98,42 +98,42 @@ struct record {
 
 // What open() found and did.
 struct recovery_stats {
-  uint64_t segments = 0;            // segments replayed
-  uint64_t groups = 0;              // intact groups
-  uint64_t records = 0;             // records in them
-  uint64_t undelivered = 0;         // records after the persisted position: delivered again
-  uint64_t position = 0;            // the persisted position found
-  bool position_reset = false;      // the position file was damaged: everything is redelivered
-  uint64_t truncated_bytes = 0;     // torn tail cut off the newest segment (never acknowledged)
-  uint64_t corrupt_ranges = 0;      // damaged stretches skipped and quarantined
-  uint64_t corrupt_bytes = 0;       // bytes in them
-  uint64_t quarantined_bytes = 0;   // of those, copied into quarantine.bin
-  uint64_t stray_files = 0;         // unknown files in the spool and log directories; kept
+  uint64_t segments = 0;           // segments replayed
+  uint64_t groups = 0;             // intact groups
+  uint64_t records = 0;            // records in them
+  uint64_t undelivered = 0;        // records after the persisted position: delivered again
+  uint64_t position = 0;           // the persisted position found
+  bool position_reset = false;     // the position file was damaged: everything is redelivered
+  uint64_t truncated_bytes = 0;    // torn tail cut off the newest segment (never acknowledged)
+  uint64_t corrupt_ranges = 0;     // damaged stretches skipped and quarantined
+  uint64_t corrupt_bytes = 0;      // bytes in them
+  uint64_t quarantined_bytes = 0;  // of those, copied into quarantine.bin
+  uint64_t stray_files = 0;        // unknown files in the spool and log directories; kept
 };
 
 struct stats {
   // append
   uint64_t append_calls = 0;
-  uint64_t appended_records = 0;   // accepted into the write buffer
-  uint64_t synced_records = 0;     // acknowledged durable
-  uint64_t failed_records = 0;     // accepted but failed (write or sync error)
-  uint64_t rejected_full = 0;      // append calls refused with spool_full (budget or memory)
-  uint64_t enospc_errors = 0;      // groups whose write hit a full disk
-  uint64_t write_errors = 0;       // groups whose write failed otherwise
-  uint64_t groups_written = 0;     // pwrites
-  uint64_t fsyncs = 0;             // group commits of the log (one fdatasync per segment each)
+  uint64_t appended_records = 0;  // accepted into the write buffer
+  uint64_t synced_records = 0;    // acknowledged durable
+  uint64_t failed_records = 0;    // accepted but failed (write or sync error)
+  uint64_t rejected_full = 0;     // append calls refused with spool_full (budget or memory)
+  uint64_t enospc_errors = 0;     // groups whose write hit a full disk
+  uint64_t write_errors = 0;      // groups whose write failed otherwise
+  uint64_t groups_written = 0;    // pwrites
+  uint64_t fsyncs = 0;            // group commits of the log (one fdatasync per segment each)
   // disk
-  uint64_t bytes_on_disk = 0;      // segment bytes counted against the budget
+  uint64_t bytes_on_disk = 0;  // segment bytes counted against the budget
   uint64_t budget_bytes = 0;
   uint64_t segments = 0;
   uint64_t segments_deleted = 0;
   // delivery
-  uint64_t last_seq = 0;           // last seq assigned
-  uint64_t durable_seq = 0;        // last seq known durable
-  uint64_t read_records = 0;       // handed out by read()
-  uint64_t read_seq = 0;           // last seq handed out (or stepped over)
-  uint64_t delivered_seq = 0;      // delivery position in memory
-  uint64_t persisted_seq = 0;      // delivery position on disk
+  uint64_t last_seq = 0;       // last seq assigned
+  uint64_t durable_seq = 0;    // last seq known durable
+  uint64_t read_records = 0;   // handed out by read()
+  uint64_t read_seq = 0;       // last seq handed out (or stepped over)
+  uint64_t delivered_seq = 0;  // delivery position in memory
+  uint64_t persisted_seq = 0;  // delivery position on disk
   uint64_t position_writes = 0;
   uint64_t position_errors = 0;
   uint64_t read_errors = 0;
@@ -201,11 +201,11 @@ class spool {
     uint64_t end = 0;
   };
   struct segment_info {
-    uint64_t data_end = 0;      // file offset past the last intact group
-    uint64_t file_bytes = 0;    // bytes counted against the budget
-    uint64_t last_seq = 0;      // of the last group
-    uint64_t refs = 0;          // log references held (one per undelivered group)
-    std::vector<range> skips;   // damaged ranges the reader jumps over, sorted
+    uint64_t data_end = 0;     // file offset past the last intact group
+    uint64_t file_bytes = 0;   // bytes counted against the budget
+    uint64_t last_seq = 0;     // of the last group
+    uint64_t refs = 0;         // log references held (one per undelivered group)
+    std::vector<range> skips;  // damaged ranges the reader jumps over, sorted
   };
 
   spool(const options& opts, wal::env& e);
@@ -254,48 +254,48 @@ class spool {
   // Appending. The writer thread takes pending groups in order.
   mutable std::mutex append_mu_;
   std::condition_variable writer_cv_;
-  std::deque<std::unique_ptr<group>> pending_;      // guarded by append_mu_
+  std::deque<std::unique_ptr<group>> pending_;       // guarded by append_mu_
   std::vector<std::unique_ptr<group>> free_groups_;  // recycled; guarded by append_mu_
-  uint64_t next_seq_ = 1;                           // guarded by append_mu_
-  bool writer_idle_ = false;                        // guarded by append_mu_
-  bool stopping_ = false;                           // guarded by append_mu_
-  std::atomic<uint64_t> pending_bytes_{0};          // appended, not yet counted on disk
-  std::atomic<uint64_t> disk_bytes_{0};             // sum of segments' file_bytes
+  uint64_t next_seq_ = 1;                            // guarded by append_mu_
+  bool writer_idle_ = false;                         // guarded by append_mu_
+  bool stopping_ = false;                            // guarded by append_mu_
+  std::atomic<uint64_t> pending_bytes_{0};           // appended, not yet counted on disk
+  std::atomic<uint64_t> disk_bytes_{0};              // sum of segments' file_bytes
   std::thread writer_thread_;
 
   // Segments, durability and delivery.
   mutable std::mutex state_mu_;
-  std::condition_variable readable_cv_;  // wait_readable()
-  std::condition_variable position_cv_;  // the position thread
-  std::map<uint32_t, segment_info> segments_;  // guarded by state_mu_
-  pos durable_;                                // end of the last durable group; state_mu_
-  uint64_t durable_seq_ = 0;                   // guarded by state_mu_
-  std::function<void()> on_readable_;          // guarded by state_mu_
-  bool reader_waiting_ = true;                 // read() found nothing since; state_mu_
-  uint64_t read_seq_ = 0;       // last seq handed out or stepped over; state_mu_
-  uint64_t delivered_ = 0;      // every seq <= delivered_ is delivered; state_mu_
-  uint64_t persisted_ = 0;      // durable position; state_mu_
+  std::condition_variable readable_cv_;           // wait_readable()
+  std::condition_variable position_cv_;           // the position thread
+  std::map<uint32_t, segment_info> segments_;     // guarded by state_mu_
+  pos durable_;                                   // end of the last durable group; state_mu_
+  uint64_t durable_seq_ = 0;                      // guarded by state_mu_
+  std::function<void()> on_readable_;             // guarded by state_mu_
+  bool reader_waiting_ = true;                    // read() found nothing since; state_mu_
+  uint64_t read_seq_ = 0;                         // last seq handed out or stepped over; state_mu_
+  uint64_t delivered_ = 0;                        // every seq <= delivered_ is delivered; state_mu_
+  uint64_t persisted_ = 0;                        // durable position; state_mu_
   std::map<uint64_t, uint64_t> delivered_ahead_;  // first -> last, past delivered_; state_mu_
-  bool position_idle_ = false;     // guarded by state_mu_
-  bool position_stopping_ = false;  // guarded by state_mu_
-  std::mutex position_io_mu_;       // serialises position writes
+  bool position_idle_ = false;                    // guarded by state_mu_
+  bool position_stopping_ = false;                // guarded by state_mu_
+  std::mutex position_io_mu_;                     // serialises position writes
   std::thread position_thread_;
-  stats stats_;  // counters guarded by state_mu_ (append ones by append_mu_, see get_stats)
+  stats stats_;         // counters guarded by state_mu_ (append ones by append_mu_, see get_stats)
   stats append_stats_;  // append_calls, appended_records, rejected_full; append_mu_
 
   // The reader's own state (one read() at a time).
-  std::string rbuf_;         // whole wal records loaded from rpos_
-  size_t rbuf_parsed_ = 0;   // next wal record in rbuf_ to decode
-  size_t rbuf_end_ = 0;      // rbuf_[0, rbuf_end_) holds whole records
-  pos rbuf_pos_;             // file position of rbuf_[0]
-  uint64_t rbuf_limit_ = 0;  // readable limit in rbuf_pos_.segment when loaded
-  pos rpos_;                 // next byte to load
+  std::string rbuf_;                  // whole wal records loaded from rpos_
+  size_t rbuf_parsed_ = 0;            // next wal record in rbuf_ to decode
+  size_t rbuf_end_ = 0;               // rbuf_[0, rbuf_end_) holds whole records
+  pos rbuf_pos_;                      // file position of rbuf_[0]
+  uint64_t rbuf_limit_ = 0;           // readable limit in rbuf_pos_.segment when loaded
+  pos rpos_;                          // next byte to load
   const char* group_next_ = nullptr;  // next record of the current group
   uint32_t group_left_ = 0;
-  uint64_t group_seq_ = 0;            // seq of group_next_
-  uint64_t reader_last_seq_ = 0;      // last seq of the last group decoded
-  uint64_t handed_seq_ = 0;           // last seq handed out or stepped over (or persisted)
-  std::optional<range> bad_;          // damage found in rpos_.segment; end 0: unknown yet
+  uint64_t group_seq_ = 0;        // seq of group_next_
+  uint64_t reader_last_seq_ = 0;  // last seq of the last group decoded
+  uint64_t handed_seq_ = 0;       // last seq handed out or stepped over (or persisted)
+  std::optional<range> bad_;      // damage found in rpos_.segment; end 0: unknown yet
 };
 
 }  // namespace sqsrelay::spool

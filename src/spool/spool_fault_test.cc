@@ -115,8 +115,8 @@ TEST(spool_fault, enospc_creating_a_segment_fails_the_append_and_the_next_roll_s
   EXPECT_EQ(append_wait(*s, {record_for(2, 3000)}).ec, errc::spool_full);
   auto c = append_wait(*s, {record_for(3, 3000)});
   ASSERT_FALSE(c.ec);
-  EXPECT_EQ(read_all(*s), (std::vector<owned_record>{{1, record_for(1, 3000)},
-                                                     {3, record_for(3, 3000)}}));
+  EXPECT_EQ(read_all(*s),
+            (std::vector<owned_record>{{1, record_for(1, 3000)}, {3, record_for(3, 3000)}}));
 }
 
 TEST(spool_fault, a_crash_drops_unsynced_appends_which_were_never_acknowledged) {
@@ -127,9 +127,8 @@ TEST(spool_fault, a_crash_drops_unsynced_appends_which_were_never_acknowledged) 
   std::atomic<int> failed{0}, succeeded{0};
   for (int i = 0; i < 5; ++i) {
     const std::string_view v = "unsynced";
-    s->append(std::span<const std::string_view>(&v, 1), [&](error_code ec, uint64_t) {
-      ++(ec ? failed : succeeded);
-    });
+    s->append(std::span<const std::string_view>(&v, 1),
+              [&](error_code ec, uint64_t) { ++(ec ? failed : succeeded); });
   }
   ASSERT_TRUE(eventually([&] { return s->get_stats().groups_written >= 2; }));
   env.crash();

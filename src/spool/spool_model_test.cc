@@ -172,9 +172,8 @@ class model_run {
 
   void wait_acks() {
     std::unique_lock lock(mu_);
-    const bool done = cv_.wait_for(lock, 5s, [&] {
-      return static_cast<int64_t>(outcomes_.size()) >= in_flight_;
-    });
+    const bool done = cv_.wait_for(
+        lock, 5s, [&] { return static_cast<int64_t>(outcomes_.size()) >= in_flight_; });
     EXPECT_TRUE(done) << "appends never completed";
     lock.unlock();
     take_outcomes();
@@ -303,18 +302,18 @@ class model_run {
 
   uint64_t next_id_ = 1;
   uint64_t reopens_ = 0;
-  std::set<uint64_t> acked_;                 // acknowledged seqs
-  std::map<uint64_t, uint64_t> id_by_seq_;   // acknowledged seq -> id
-  std::set<uint64_t> refused_;               // ids refused before being written
-  std::set<uint64_t> seen_seqs_;             // handed out in any run since open_position_
-  uint64_t persisted_ = 0;                   // known persisted position
+  std::set<uint64_t> acked_;                // acknowledged seqs
+  std::map<uint64_t, uint64_t> id_by_seq_;  // acknowledged seq -> id
+  std::set<uint64_t> refused_;              // ids refused before being written
+  std::set<uint64_t> seen_seqs_;            // handed out in any run since open_position_
+  uint64_t persisted_ = 0;                  // known persisted position
   uint64_t delivered_at_crash_ = 0;
-  uint64_t open_position_ = 0;               // position the current run started after
-  uint64_t last_seq_ = 0;                    // last handed out this run
+  uint64_t open_position_ = 0;  // position the current run started after
+  uint64_t last_seq_ = 0;       // last handed out this run
   uint64_t last_id_ = 0;
   std::set<uint64_t> run_seqs_;
   std::map<uint64_t, uint64_t> run_ids_;
-  std::vector<uint64_t> outstanding_;        // handed out, not marked
+  std::vector<uint64_t> outstanding_;  // handed out, not marked
 };
 
 TEST(spool_model, random_operations_keep_the_contract) {
@@ -325,7 +324,8 @@ TEST(spool_model, random_operations_keep_the_contract) {
     model_run run(seed);
     for (uint64_t i = 0; i < ops && !::testing::Test::HasFailure(); ++i) run.step();
     run.finish();
-    if (std::getenv("SQSRELAY_SPOOL_VERBOSE")) std::fprintf(stderr, "seed %lu: %s\n", seed, run.summary().c_str());
+    if (std::getenv("SQSRELAY_SPOOL_VERBOSE"))
+      std::fprintf(stderr, "seed %lu: %s\n", seed, run.summary().c_str());
     if (::testing::Test::HasFailure()) break;
   }
 }

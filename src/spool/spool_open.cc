@@ -13,9 +13,9 @@
 namespace sqsrelay::spool {
 
 struct spool::replay_state {
-  uint64_t position = 0;  // persisted delivery position
-  uint64_t last_seq = 0;  // of the last intact group
-  pos last_end;           // end of the last intact group
+  uint64_t position = 0;                 // persisted delivery position
+  uint64_t last_seq = 0;                 // of the last intact group
+  pos last_end;                          // end of the last intact group
   std::optional<pos> first_undelivered;  // start of the first group past the position
   std::vector<std::pair<uint32_t, range>> damage;
 };
@@ -31,8 +31,8 @@ result<void> spool::recover() {
   position_recovery found;
   SQSRELAY_TRY(pf, position_file::open(env_, opts_.dir, opts_.sync, &found));
   position_ = std::move(pf);
-  quarantine_ = std::make_unique<quarantine>(env_, opts_.dir, opts_.quarantine_copy_bytes,
-                                             opts_.sync);
+  quarantine_ =
+      std::make_unique<quarantine>(env_, opts_.dir, opts_.quarantine_copy_bytes, opts_.sync);
 
   replay_state st;
   st.position = found.position;
@@ -42,8 +42,9 @@ result<void> spool::recover() {
   // delete unreferenced segments as soon as it returns.
   const std::vector<std::pair<uint32_t, uint64_t>> sizes = log_->segment_sizes();
   for (const auto& [n, size] : sizes) log_->add_ref(n);
-  auto replayed = log_->replay([&](uint8_t type, std::span<const char> payload,
-                                   wal::location loc) { replay_group(type, payload, loc, st); });
+  auto replayed = log_->replay([&](uint8_t type, std::span<const char> payload, wal::location loc) {
+    replay_group(type, payload, loc, st);
+  });
   if (!replayed) return replayed.error();
   recovery_.segments = replayed->segments;
   recovery_.truncated_bytes = replayed->truncated_bytes;

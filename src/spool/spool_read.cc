@@ -68,8 +68,8 @@ bool spool::next_group() {
   const uint32_t len = wal::get_u32(p + 4);
   const uint64_t at = rbuf_pos_.offset + rbuf_parsed_;
   std::optional<group_view> g;
-  const bool intact = wal::record_crc({p + wal::record_type_offset, 1 + size_t{len}}) ==
-                      wal::get_u32(p);
+  const bool intact =
+      wal::record_crc({p + wal::record_type_offset, 1 + size_t{len}}) == wal::get_u32(p);
   if (intact && static_cast<uint8_t>(p[wal::record_type_offset]) == group_record_type) {
     g = parse_group({p + record_header_size, len});
   }

@@ -78,7 +78,8 @@ TEST_F(spool_test, records_come_back_in_order_with_consecutive_seqs) {
   EXPECT_EQ(a.first_seq, 1u);
   auto b = append_wait(*s, {"three", ""});
   EXPECT_EQ(b.first_seq, 3u);
-  EXPECT_EQ(read_all(*s), (std::vector<owned_record>{{1, "one"}, {2, "two"}, {3, "three"}, {4, ""}}));
+  EXPECT_EQ(read_all(*s),
+            (std::vector<owned_record>{{1, "one"}, {2, "two"}, {3, "three"}, {4, ""}}));
   const stats st = s->get_stats();
   EXPECT_EQ(st.appended_records, 4u);
   EXPECT_EQ(st.synced_records, 4u);
@@ -390,7 +391,8 @@ TEST_F(spool_test, damage_at_the_end_of_an_older_segment_is_skipped) {
   EXPECT_EQ(s->recovery().corrupt_bytes, 100u);
   const auto got = read_all(*s);
   ASSERT_EQ(got.size(), 20u);
-  for (int i = 0; i < 20; ++i) EXPECT_EQ(got[i], (owned_record{uint64_t(i) + 1, record_for(i, 500)}));
+  for (int i = 0; i < 20; ++i)
+    EXPECT_EQ(got[i], (owned_record{uint64_t(i) + 1, record_for(i, 500)}));
 }
 
 TEST_F(spool_test, stray_files_are_ignored_counted_and_kept) {
