@@ -105,40 +105,34 @@ std::string_view path_of(std::string_view target) {
 
 }  // namespace
 
+std::optional<std::string> http_ingest::validate(ingest_options& opts) {
+  std::string err;
+  if (!access_policy::make(opts.tokens, opts.allow_cidrs, opts.trusted_proxies, err))
+    return err;
+  if (opts.token_header.empty()) return "token_header must not be empty";
+  if (opts.json_max_depth < 2 || opts.json_max_depth > 10000)
+    return "json_max_depth must be from 2 to 10000";
+  if (opts.max_body_bytes == 0 || opts.max_inflight_bytes < opts.max_body_bytes)
+    return "max_inflight_bytes must be at least max_body_bytes (and max_body_bytes above 0)";
+  if (auto e = validate_route(opts.queue_route_defaults, true)) return e;
+  std::unordered_map<std::string_view, size_t> paths;
+  for (size_t i = 0; i < opts.routes.size(); ++i) {
+    if (auto e = validate_route(opts.routes[i], false)) return e;
+    if (!paths.emplace(opts.routes[i].path, i).second)
+      return fmt::format("route '{}' is declared twice", opts.routes[i].path);
+  }
+  return std::nullopt;
+}
+
 std::unique_ptr<http_ingest> http_ingest::make(ingest_options opts, ingest_sink& sink,
                                                std::string& err) {
-  auto policy =
-      access_policy::make(opts.tokens, opts.allow_cidrs, opts.trusted_proxies, err);
-  if (!policy) return nullptr;
-  if (opts.token_header.empty()) {
-    err = "token_header must not be empty";
+  if (auto e = validate(opts)) {
+    err = std::move(*e);
     return nullptr;
   }
-  if (opts.json_max_depth < 2 || opts.json_max_depth > 10000) {
-    err = "json_max_depth must be from 2 to 10000";
-    return nullptr;
-  }
-  if (opts.max_body_bytes == 0 || opts.max_inflight_bytes < opts.max_body_bytes) {
-    err = "max_inflight_bytes must be at least max_body_bytes (and max_body_bytes above 0)";
-    return nullptr;
-  }
-  if (auto e = validate_route(opts.queue_route_defaults, true)) {
-    err = *e;
-    return nullptr;
-  }
-  std::unordered_map<std::string, size_t> paths;
-  for (size_t i = 0; i < opts.routes.size(); ++i) {
-    if (auto e = validate_route(opts.routes[i], false)) {
-      err = *e;
-      return nullptr;
-    }
-    if (!paths.emplace(opts.routes[i].path, i).second) {
-      err = fmt::format("route '{}' is declared twice", opts.routes[i].path);
-      return nullptr;
-    }
-  }
+  auto policy = access_policy::make(opts.tokens, opts.allow_cidrs, opts.trusted_proxies, err);
   auto p = std::unique_ptr<http_ingest>(new http_ingest(std::move(opts), sink, std::move(*policy)));
-  p->routes_ = std::move(paths);
+  for (size_t i = 0; i < p->opts_.routes.size(); ++i) p->routes_.emplace(p->opts_.routes[i].path, i);
   return p;
 }
 

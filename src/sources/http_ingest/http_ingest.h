@@ -39,6 +39,10 @@ class http_ingest {
   static std::unique_ptr<http_ingest> make(ingest_options opts, ingest_sink& sink,
                                            std::string& err);
 
+  // The checks make() runs, for configuration loaders: normalizes `opts` in place (field
+  // names become JSON Pointers) and returns the first problem, if any.
+  static std::optional<std::string> validate(ingest_options& opts);
+
   // Refuses a listener on a non-loopback address when no token is configured, unless
   // `allow_insecure` (DESIGN.md §3.7). Empty when fine, else the message.
   static std::optional<std::string> check_bind(std::string_view host,
