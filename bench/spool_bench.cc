@@ -9,6 +9,9 @@
 //
 //   spool_bench [--dir DIR] [--seconds S] [--size BYTES] [--appenders 1,16,64]
 //               [--batch 1,100] [--no-drain] [--keep]
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <CLI/CLI.hpp>
 #include <algorithm>
 #include <atomic>
@@ -109,6 +112,30 @@ class load {
   std::vector<double> latencies_us_;
 };
 
+// fdatasync rate of the scratch disk now: 200 × (append 4 KiB, fdatasync), as
+// bench/run.sh's probe does. The spool's closed-loop throughput scales with it.
+void probe_disk(const fs::path& dir, const char* when) {
+  const fs::path p = dir / "probe.dat";
+  const int fd = ::open(p.c_str(), O_CREAT | O_TRUNC | O_WRONLY | O_CLOEXEC, 0644);
+  if (fd < 0) return;
+  const std::string block(4096, 'p');
+  std::vector<double> us;
+  for (int i = 0; i < 200; ++i) {
+    if (::write(fd, block.data(), block.size()) != static_cast<ssize_t>(block.size())) break;
+    const auto t = clock_type::now();
+    if (::fdatasync(fd) != 0) break;
+    us.push_back(std::chrono::duration<double, std::micro>(clock_type::now() - t).count());
+  }
+  ::close(fd);
+  fs::remove(p);
+  double total = 0;
+  for (double u : us) total += u;
+  std::sort(us.begin(), us.end());
+  if (us.empty()) return;
+  std::printf("disk probe (%s): %.0f fdatasync/s, p50 %.0f µs, p99 %.0f µs\n", when,
+              us.size() / (total / 1e6), us[us.size() / 2], us[us.size() * 99 / 100]);
+}
+
 double percentile(std::vector<double> v, double p) {
   if (v.empty()) return 0;
   const size_t at = std::min(v.size() - 1, static_cast<size_t>(p * v.size()));
@@ -190,6 +217,7 @@ int main(int argc, char** argv) {
   cfg.dir = dir;
   cfg.drain = !no_drain;
   fs::create_directories(cfg.dir);
+  probe_disk(cfg.dir, "start");
   std::printf(
       "| appenders | batch | records/s | appends/s | fdatasyncs/s | records/fdatasync | "
       "ack p50 µs | ack p99 µs | errors |\n|---|---|---|---|---|---|---|---|---|\n");
@@ -202,5 +230,6 @@ int main(int argc, char** argv) {
       std::fflush(stdout);
     }
   }
+  probe_disk(cfg.dir, "end");
   return 0;
 }

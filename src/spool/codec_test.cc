@@ -64,7 +64,8 @@ TEST(spool_codec, quarantine_entry_round_trips) {
   std::string entry(h.begin(), h.end());
   entry += bytes;
   size_t size = 0;
-  auto e = decode_quarantine_entry(entry + "next", &size);
+  const std::string followed = entry + "next";
+  auto e = decode_quarantine_entry(followed, &size);
   ASSERT_TRUE(e);
   EXPECT_EQ(size, entry.size());
   EXPECT_EQ(e->segment, 3u);
