@@ -38,6 +38,7 @@ struct config {
   size_t size = 200;
   bool drain = true;
   bool keep = false;
+  int position_ms = 50;
 };
 
 struct result_row {
@@ -149,7 +150,7 @@ result_row run_one(const config& cfg, size_t appenders, size_t batch) {
   spool::options opts;
   opts.dir = dir;
   opts.budget_bytes = uint64_t{8} << 30;
-  opts.position_interval = std::chrono::milliseconds(50);
+  opts.position_interval = std::chrono::milliseconds(cfg.position_ms);
   auto opened = spool::spool::open(opts, wal::default_posix_env());
   if (!opened) {
     std::fprintf(stderr, "open %s: %s\n", dir.c_str(), opened.error().message().c_str());
@@ -212,6 +213,7 @@ int main(int argc, char** argv) {
   app.add_option("--appenders", appenders, "concurrent appenders")->delimiter(',');
   app.add_option("--batch", batches, "records per append")->delimiter(',');
   app.add_flag("--no-drain", no_drain, "do not read and delete while appending");
+  app.add_option("--position-ms", cfg.position_ms, "position persist interval");
   app.add_flag("--keep", cfg.keep, "keep the spool directories (for sqsrelay-spool dump)");
   CLI11_PARSE(app, argc, argv);
   cfg.dir = dir;
