@@ -8,7 +8,7 @@
 // p50/p99 append-to-acknowledgement latency.
 //
 //   spool_bench [--dir DIR] [--seconds S] [--size BYTES] [--appenders 1,16,64]
-//               [--batch 1,100] [--no-drain] [--keep]
+//               [--batch 1,100] [--no-drain] [--keep] [--position-ms MS] [--no-sync]
 #include <fcntl.h>
 #include <unistd.h>
 
@@ -39,6 +39,7 @@ struct config {
   bool drain = true;
   bool keep = false;
   int position_ms = 50;
+  bool sync = true;
 };
 
 struct result_row {
@@ -151,6 +152,7 @@ result_row run_one(const config& cfg, size_t appenders, size_t batch) {
   opts.dir = dir;
   opts.budget_bytes = uint64_t{8} << 30;
   opts.position_interval = std::chrono::milliseconds(cfg.position_ms);
+  opts.sync = cfg.sync;
   auto opened = spool::spool::open(opts, wal::default_posix_env());
   if (!opened) {
     std::fprintf(stderr, "open %s: %s\n", dir.c_str(), opened.error().message().c_str());
@@ -214,10 +216,13 @@ int main(int argc, char** argv) {
   app.add_option("--batch", batches, "records per append")->delimiter(',');
   app.add_flag("--no-drain", no_drain, "do not read and delete while appending");
   app.add_option("--position-ms", cfg.position_ms, "position persist interval");
+  bool no_sync = false;
+  app.add_flag("--no-sync", no_sync, "never fdatasync: the spool's CPU ceiling, not durable");
   app.add_flag("--keep", cfg.keep, "keep the spool directories (for sqsrelay-spool dump)");
   CLI11_PARSE(app, argc, argv);
   cfg.dir = dir;
   cfg.drain = !no_drain;
+  cfg.sync = !no_sync;
   fs::create_directories(cfg.dir);
   probe_disk(cfg.dir, "start");
   std::printf(
