@@ -106,6 +106,21 @@ TEST_F(spool_test, read_respects_max_and_resumes_inside_a_group) {
   for (size_t i = 0; i < 10; ++i) EXPECT_EQ(got[i], (owned_record{i + 1, recs[i]}));
 }
 
+TEST_F(spool_test, records_larger_than_a_chunk_or_a_segment_come_back_whole) {
+  opts_.read_chunk_bytes = 4096;
+  auto s = open();
+  const std::vector<std::string> recs{record_for(1, 100), record_for(2, 50000), record_for(3, 10)};
+  for (const std::string& r : recs) ASSERT_FALSE(append_wait(*s, {r}).ec);
+  ASSERT_FALSE(append_wait(*s, {record_for(4, 9000), record_for(5, 9000)}).ec);
+  const auto got = read_all(*s, 2);
+  ASSERT_EQ(got.size(), 5u);
+  EXPECT_EQ(got[1], (owned_record{2, recs[1]}));
+  EXPECT_EQ(got[4], (owned_record{5, record_for(5, 9000)}));
+  s.reset();
+  s = open();  // and after recovery, from the persisted position (nothing marked)
+  EXPECT_EQ(read_all(*s).size(), 5u);
+}
+
 TEST_F(spool_test, acknowledgement_and_reading_wait_for_the_sync) {
   auto s = open();
   env_.hold_syncs();
