@@ -2,6 +2,7 @@
 #include <CLI/CLI.hpp>
 #include <spdlog/spdlog.h>
 
+#include "app/send_cmd.h"
 #include "app/serve.h"
 
 int main(int argc, char** argv) {
@@ -36,8 +37,12 @@ int main(int argc, char** argv) {
   serve->add_option("--tls-cert", so.tls_cert, "PEM certificate chain: serve HTTPS");
   serve->add_option("--tls-key", so.tls_key, "PEM private key for --tls-cert");
 
+  sqsrelay::app::send_options send_opts;
+  auto* send = sqsrelay::app::add_send_command(app, send_opts);
+
   CLI11_PARSE(app, argc, argv);
   spdlog::set_level(spdlog::level::from_str(log_level));
   if (serve->parsed()) return sqsrelay::app::run_serve(so);
+  if (send->parsed()) return sqsrelay::app::run_send(send_opts);
   return 2;
 }

@@ -49,6 +49,7 @@ enum class reject_reason : uint8_t {
   sender_fault,        // SQS answered Failed[] with SenderFault=true
   request_rejected,    // the whole request was refused in a way a retry cannot fix
   retry_limit,         // retried max_attempts times without success
+  invalid_input,       // the input record itself was malformed (bad JSON, too long)
 };
 std::string_view to_string(reject_reason r);
 

@@ -29,8 +29,6 @@ void append_pointer_token(std::string& out, std::string_view tok) {
   }
 }
 
-std::string_view clip(std::string_view s) { return s.substr(0, 200); }
-
 }  // namespace
 
 struct message_reader::json_state {
@@ -342,7 +340,7 @@ void message_reader::emit(std::string_view text, uint64_t line, uint64_t offset)
 void message_reader::error(std::string what, std::string_view raw, uint64_t line,
                            uint64_t offset) {
   ++errors_;
-  if (on_error_) on_error_(input_error{records_, line, offset, std::move(what), clip(raw)});
+  if (on_error_) on_error_(input_error{records_, line, offset, std::move(what), raw});
 }
 
 }  // namespace sqsrelay::pipeline

@@ -58,7 +58,7 @@ struct input_error {
   uint64_t line = 0;    // 1-based line where the record starts
   uint64_t offset = 0;  // byte offset where the record starts
   std::string what;
-  std::string_view raw;  // the record's text (may be truncated); valid during the call
+  std::string_view raw;  // the record's text (a prefix when too long); valid during the call
 };
 
 class message_reader {

@@ -19,7 +19,7 @@ collected read_all(std::string_view input, reader_options o, size_t step,
       std::move(o), [&](outbound_message&& m, uint64_t) { c.messages.push_back(std::move(m)); },
       [&](const input_error& e) {
         c.errors.push_back(e);
-        c.error_raw.emplace_back(e.raw);
+        c.error_raw.emplace_back(e.raw.substr(0, 200));
       });
   for (size_t i = 0; i < input.size(); i += step) r.feed(input.substr(i, step));
   r.finish();

@@ -633,7 +633,8 @@ class sender_engine : public std::enable_shared_from_this<sender_engine> {
         continue;
       }
       seen[i] = true;
-      probe::add(probe_.entry_failures);
+      // sqs::client reports entries a reply left out as Failed "MissingEntry".
+      probe::add(fl.code == "MissingEntry" ? probe_.missing_entries : probe_.entry_failures);
       uint32_t idx = b.items[i];
       if (items_[idx].completed) continue;
       if (fl.sender_fault) {

@@ -1,0 +1,356 @@
+// `sqsrelay send [--endpoint-url URL] --queue Q [FILE|-]`: reads plain lines, NDJSON or a
+// JSON array as a stream (pipeline::message_reader), submits every record to the batching
+// sender and reports what happened. The reading thread is the main thread; the sender and the
+// SQS client share one I/O thread. Memory is bounded by the sender's pending limit: submit
+// blocks when it is reached, so reading pauses while SQS is slow.
+#include "app/send_cmd.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <chrono>
+#include <condition_variable>
+#include <cstring>
+#include <future>
+#include <mutex>
+#include <thread>
+
+#include <CLI/CLI.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/use_future.hpp>
+#include <fmt/format.h>
+
+#include "pipeline/dead_letter.h"
+#include "pipeline/message_reader.h"
+#include "pipeline/sender.h"
+#include "pipeline/sqs_transport.h"
+#include "sqs/client.h"
+
+namespace sqsrelay::app {
+
+namespace asio = boost::asio;
+using namespace pipeline;
+
+namespace {
+
+std::atomic<bool> interrupted{false};
+
+void on_sigint(int) {
+  interrupted.store(true);
+  ::signal(SIGINT, SIG_DFL);  // a second Ctrl-C kills at once
+}
+
+// Per-message failures printed to stderr when no dead-letter file keeps them.
+constexpr uint64_t max_printed_failures = 20;
+
+struct run_state {
+  std::atomic<uint64_t> input_errors{0};
+  std::atomic<uint64_t> printed{0};
+  std::atomic<uint64_t> not_printed{0};
+  bool print_failures = true;
+};
+
+void print_failure(run_state& st, uint64_t record, const outcome& o) {
+  if (!st.print_failures) return;
+  if (st.printed.fetch_add(1) >= max_printed_failures) {
+    st.not_printed.fetch_add(1);
+    return;
+  }
+  if (o.reason) {
+    fmt::print(stderr, "sqsrelay send: record {}: dead-lettered: {} ({}): {}\n", record,
+               to_string(o.reason->reason), o.reason->code, o.reason->message);
+  } else {
+    fmt::print(stderr, "sqsrelay send: record {}: {}\n", record, to_string(o.what));
+  }
+}
+
+std::string rate(double n) { return fmt::format("{:.0f}", n); }
+
+void draw_progress(const sender_counters& c, double secs, bool final_line) {
+  double r = secs > 0 ? static_cast<double>(c.delivered) / secs : 0;
+  fmt::print(stderr,
+             "\r\033[2K{} read, {} delivered, {} msgs/s, {} in flight (window {}), {} retried, "
+             "{} dead-lettered{}",
+             c.accepted, c.delivered, rate(r), c.in_flight, c.window, c.retried,
+             c.dead_lettered, final_line ? "\n" : "");
+  std::fflush(stderr);
+}
+
+// Checks that the queue exists (a typo must not dead-letter a whole file) and returns its URL.
+result<std::string> resolve_queue(asio::io_context& io, sqs::client& client,
+                                  const std::string& queue, std::string& error) {
+  auto fut = asio::co_spawn(io, client.resolve_queue(queue), asio::use_future);
+  auto r = fut.get();
+  if (!r) {
+    error = r.error().message.empty() ? r.error().code : r.error().message;
+    return error_code(ENOENT, boost::system::generic_category());
+  }
+  return *r;
+}
+
+reader_options make_reader_options(const send_options& o, std::string& error, bool& ok) {
+  reader_options ro;
+  ok = false;
+  auto fmt_opt = parse_input_format(o.format);
+  if (!fmt_opt) {
+    error = fmt::format("--format {}: expected auto, lines, ndjson or json", o.format);
+    return ro;
+  }
+  ro.format = *fmt_opt;
+  for (const auto& spec : o.attr_fields) {
+    auto f = parse_attribute_field(spec, error);
+    if (!f) return ro;
+    ro.attributes.push_back(std::move(*f));
+  }
+  for (auto [path, out] : {std::pair{&o.group_field, &ro.group_pointer},
+                           std::pair{&o.dedup_field, &ro.dedup_pointer}}) {
+    if (path->empty()) continue;
+    auto p = json_path_to_pointer(*path);
+    if (!p) {
+      error = fmt::format("'{}' is not a field path ($.a.b[0] or /a/b/0)", *path);
+      return ro;
+    }
+    *out = *p;
+  }
+  if ((!ro.attributes.empty() || !ro.group_pointer.empty() || !ro.dedup_pointer.empty()) &&
+      ro.format == input_format::lines) {
+    error = "--attr-field/--group-field/--dedup-field need JSON input (--format ndjson|json)";
+    return ro;
+  }
+  ok = true;
+  return ro;
+}
+
+}  // namespace
+
+CLI::App* add_send_command(CLI::App& app, send_options& o) {
+  auto* cmd = app.add_subcommand(
+      "send", "Send lines, NDJSON or a JSON array from FILE (or stdin) to a queue");
+  cmd->add_option("--endpoint-url", o.endpoint_url,
+                  "SQS endpoint (default: $AWS_ENDPOINT_URL_SQS, $AWS_ENDPOINT_URL, else the "
+                  "embedded server http://127.0.0.1:9324)");
+  cmd->add_option("--region", o.region, "AWS region (default: $AWS_REGION or us-east-1)");
+  cmd->add_option("--profile", o.profile, "Credentials profile (default: $AWS_PROFILE)");
+  cmd->add_option("--ca-file", o.ca_file, "Extra trusted CA certificates (PEM) for https");
+  cmd->add_option("-q,--queue", o.queue, "Queue name or URL")->required();
+  cmd->add_option("input", o.input, "Input file; - or absent: stdin")->capture_default_str();
+  cmd->add_option("--format", o.format,
+                  "auto (by the first byte: '[' JSON array, '{' NDJSON, else lines), lines, "
+                  "ndjson or json")
+      ->capture_default_str();
+  cmd->add_option("--attr-field", o.attr_fields,
+                  "Message attribute from a JSON field: NAME=[TYPE:]PATH, e.g. "
+                  "type=String:$.type or n=$.count (TYPE inferred when absent); repeatable");
+  cmd->add_option("--group-field", o.group_field, "MessageGroupId from a JSON field ($.path)");
+  cmd->add_option("--dedup-field", o.dedup_field,
+                  "MessageDeduplicationId from a JSON field ($.path)");
+  cmd->add_option("--group-id", o.group_id, "MessageGroupId for every message");
+  cmd->add_option("--dead-letter-file", o.dead_letter_file,
+                  "Append messages that can never be delivered (and bad input records) here "
+                  "as NDJSON with the reason");
+  cmd->add_option("--dead-letter-queue", o.dead_letter_queue,
+                  "Also send messages SQS rejected to this queue (name or URL)");
+  cmd->add_option("--linger-ms", o.linger_ms,
+                  "Longest wait for a batch to fill (0: send when a connection is free)")
+      ->capture_default_str();
+  cmd->add_option("--max-in-flight", o.max_in_flight,
+                  "Most requests in flight (the adaptive window's ceiling)")
+      ->capture_default_str();
+  cmd->add_option("--max-attempts", o.max_attempts,
+                  "Calls per message before it is dead-lettered (0: until the drain timeout)")
+      ->capture_default_str();
+  cmd->add_option("--drain-timeout", o.drain_timeout_s,
+                  "Seconds to keep delivering after the input ends; what is left is abandoned")
+      ->capture_default_str();
+  cmd->add_flag("--progress", o.progress, "Show progress even when stderr is not a terminal");
+  cmd->add_flag("--no-progress", o.no_progress, "Never show progress");
+  cmd->add_flag("--summary-json", o.summary_json, "Also print the summary as JSON on stdout");
+  return cmd;
+}
+
+int run_send(const send_options& o) {
+  std::string error;
+  bool ok = false;
+  reader_options ro = make_reader_options(o, error, ok);
+  if (!ok) {
+    fmt::print(stderr, "sqsrelay send: {}\n", error);
+    return 2;
+  }
+  int fd = 0;
+  if (o.input != "-") {
+    fd = ::open(o.input.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+      fmt::print(stderr, "sqsrelay send: cannot open {}: {}\n", o.input, std::strerror(errno));
+      return 2;
+    }
+  }
+  std::unique_ptr<ndjson_dead_letter_file> dead_letters;
+  if (!o.dead_letter_file.empty()) {
+    auto f = ndjson_dead_letter_file::open(o.dead_letter_file);
+    if (!f) {
+      fmt::print(stderr, "sqsrelay send: cannot open dead-letter file {}: {}\n",
+                 o.dead_letter_file, f.error().message());
+      return 2;
+    }
+    dead_letters = std::move(*f);
+  }
+
+  asio::io_context io{1};
+  auto work = asio::make_work_guard(io);
+  connection_options co;
+  co.endpoint_url = o.endpoint_url;
+  co.region = o.region;
+  co.profile = o.profile;
+  co.ca_file = o.ca_file;
+  co.max_connections = std::max(o.max_in_flight, 1u);
+  auto conn = sqs_connection::create(io.get_executor(), co, error);
+  if (!conn) {
+    fmt::print(stderr, "sqsrelay send: {}\n", error);
+    return 2;
+  }
+  std::thread io_thread([&] { io.run(); });
+  auto shutdown_io = [&] {
+    work.reset();
+    io.stop();
+    if (io_thread.joinable()) io_thread.join();
+  };
+
+  auto url = resolve_queue(io, (*conn)->client(), o.queue, error);
+  if (!url) {
+    fmt::print(stderr, "sqsrelay send: queue {} at {}: {}\n", o.queue, (*conn)->endpoint(),
+               error);
+    shutdown_io();
+    return 2;
+  }
+
+  sender_options so;
+  so.linger = std::chrono::microseconds(static_cast<int64_t>(o.linger_ms * 1000));
+  so.window.max = co.max_connections;
+  so.max_attempts = o.max_attempts;
+  so.dead_letter_queue = o.dead_letter_queue;
+  sender s(io.get_executor(), (*conn)->transport(), so, dead_letters.get());
+
+  run_state st;
+  st.print_failures = !dead_letters;
+  const std::string& queue = *url;
+  rejection bad_input{reject_reason::invalid_input, "InvalidInput", ""};
+  message_reader reader(
+      ro,
+      [&](outbound_message&& m, uint64_t record) {
+        if (!o.group_id.empty() && m.group_id.empty()) m.group_id = o.group_id;
+        completion done = [&st, record](const outcome& out) {
+          if (!out.delivered()) print_failure(st, record, out);
+        };
+        s.submit(queue, std::move(m), std::move(done));
+      },
+      [&](const input_error& e) {
+        st.input_errors.fetch_add(1);
+        fmt::print(stderr, "sqsrelay send: input record {} (line {}, byte offset {}): {}\n",
+                   e.record, e.line, e.offset, e.what);
+        if (!dead_letters) return;
+        outbound_message m;
+        m.body = std::string(e.raw);
+        rejection why = bad_input;
+        why.message = fmt::format("line {}, byte offset {}: {}", e.line, e.offset, e.what);
+        std::promise<error_code> written;
+        dead_letters->write({dead_letter_record{queue, &m, &why, 0}},
+                            [&](error_code ec) { written.set_value(ec); });
+        if (auto ec = written.get_future().get())
+          fmt::print(stderr, "sqsrelay send: dead-letter file: {}\n", ec.message());
+      });
+
+  struct sigaction sa {};
+  sa.sa_handler = on_sigint;  // no SA_RESTART: a blocked read returns EINTR
+  ::sigaction(SIGINT, &sa, nullptr);
+
+  auto start = std::chrono::steady_clock::now();
+  auto elapsed = [&] {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  };
+  bool show_progress = !o.no_progress && (o.progress || ::isatty(2));
+  std::mutex progress_mu;
+  std::condition_variable progress_cv;
+  bool progress_done = false;
+  std::thread progress;
+  if (show_progress) {
+    progress = std::thread([&] {
+      std::unique_lock lock(progress_mu);
+      while (!progress_cv.wait_for(lock, std::chrono::milliseconds(250),
+                                   [&] { return progress_done; }))
+        draw_progress(s.counters(), elapsed(), false);
+    });
+  }
+
+  int read_error = 0;
+  std::string chunk(1 << 20, '\0');
+  while (!interrupted.load()) {
+    ssize_t n = ::read(fd, chunk.data(), chunk.size());
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      read_error = errno;
+      break;
+    }
+    if (n == 0) break;
+    reader.feed(std::string_view(chunk.data(), static_cast<size_t>(n)));
+  }
+  reader.finish();
+  if (fd != 0) ::close(fd);
+  if (read_error)
+    fmt::print(stderr, "sqsrelay send: reading {}: {}\n", o.input, std::strerror(read_error));
+  if (interrupted.load())
+    fmt::print(stderr, "\nsqsrelay send: interrupted; delivering what was read (up to {} s)\n",
+               o.drain_timeout_s);
+
+  s.stop(std::chrono::milliseconds(static_cast<int64_t>(o.drain_timeout_s * 1000)));
+  double secs = elapsed();
+  if (progress.joinable()) {
+    {
+      std::lock_guard lock(progress_mu);
+      progress_done = true;
+    }
+    progress_cv.notify_all();
+    progress.join();
+    draw_progress(s.counters(), secs, true);
+  }
+  shutdown_io();
+
+  auto c = s.counters();
+  double per_msg = c.accepted ? static_cast<double>(c.api_calls) / c.accepted : 0;
+  double per_call = c.api_calls ? static_cast<double>(c.entries_sent) / c.api_calls : 0;
+  double msgs_s = secs > 0 ? static_cast<double>(c.delivered) / secs : 0;
+  fmt::print(stderr,
+             "sqsrelay send: {} messages to {} in {:.2f} s: {} delivered ({} msgs/s), {} "
+             "dead-lettered, {} abandoned, {} bad input records\n"
+             "  {} API calls ({:.4f} per message, {:.2f} entries per call), {} billing units; "
+             "{} entries retried, {} throttled, {} request errors\n",
+             c.accepted, queue, secs, c.delivered, rate(msgs_s), c.dead_lettered, c.abandoned,
+             st.input_errors.load(), c.api_calls, per_msg, per_call, c.billing_units,
+             c.retried, c.throttled, c.request_errors);
+  if (st.not_printed.load())
+    fmt::print(stderr, "  ({} more failures not shown; use --dead-letter-file)\n",
+               st.not_printed.load());
+  if (dead_letters && (c.dead_lettered || st.input_errors.load()))
+    fmt::print(stderr, "  dead letters: {}\n", dead_letters->path());
+  if (o.summary_json) {
+    fmt::print(
+        "{{\"messages\":{},\"delivered\":{},\"dead_lettered\":{},\"abandoned\":{},"
+        "\"input_errors\":{},\"api_calls\":{},\"calls_per_message\":{:.5f},"
+        "\"entries_per_call\":{:.3f},\"billing_units\":{},\"retried\":{},\"throttled\":{},"
+        "\"request_errors\":{},\"missing_entries\":{},\"seconds\":{:.4f},\"msgs_per_s\":{:.1f},"
+        "\"window\":{}}}\n",
+        c.accepted, c.delivered, c.dead_lettered, c.abandoned, st.input_errors.load(),
+        c.api_calls, per_msg, per_call, c.billing_units, c.retried, c.throttled,
+        c.request_errors, c.missing_entries, secs, msgs_s, c.window);
+    std::fflush(stdout);
+  }
+  bool all_ok = c.delivered == c.accepted && st.input_errors.load() == 0 && read_error == 0 &&
+                !interrupted.load();
+  return all_ok ? 0 : 1;
+}
+
+}  // namespace sqsrelay::app

@@ -1,0 +1,42 @@
+// `sqsrelay send`: stream a file or stdin into a queue through the batching sender.
+#pragma once
+
+#include <string>
+#include <vector>
+
+namespace CLI {
+class App;
+}
+
+namespace sqsrelay::app {
+
+struct send_options {
+  std::string endpoint_url;
+  std::string region;
+  std::string profile;
+  std::string ca_file;
+  std::string queue;
+  std::string input = "-";
+  std::string format = "auto";
+  std::vector<std::string> attr_fields;
+  std::string group_field;
+  std::string dedup_field;
+  std::string group_id;  // one group id for every message
+  std::string dead_letter_file;
+  std::string dead_letter_queue;
+  double linger_ms = 5;
+  unsigned max_in_flight = 256;
+  unsigned max_attempts = 0;
+  double drain_timeout_s = 300;
+  bool no_progress = false;
+  bool progress = false;
+  bool summary_json = false;
+};
+
+// Registers the subcommand and its options (bound to `o`).
+CLI::App* add_send_command(CLI::App& app, send_options& o);
+// Runs it; returns the process exit code (0: everything delivered; 1: something was not;
+// 2: unusable arguments or setup).
+int run_send(const send_options& o);
+
+}  // namespace sqsrelay::app
