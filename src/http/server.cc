@@ -112,6 +112,15 @@ asio::awaitable<void> serve_requests(Stream& stream, peer_info peer,
       }
       lease = std::move(adm.lease);
     }
+    // Clients that sent "Expect: 100-continue" (curl does for bodies over 1 KB) wait for
+    // this interim answer before sending the body; without it they stall about a second.
+    if (!ec && beast::iequals(parser.get()[beast::http::field::expect], "100-continue")) {
+      static constexpr std::string_view interim = "HTTP/1.1 100 Continue\r\n\r\n";
+      auto buf = asio::buffer(interim.data(), interim.size());
+      tcp_layer.expires_after(env->opts.request_timeout);
+      auto [wec, wn] = co_await asio::async_write(stream, buf, asio::as_tuple(asio::use_awaitable));
+      if (wec) break;
+    }
     if (!ec) {
       tcp_layer.expires_after(env->opts.request_timeout);
       std::tie(ec, n) = co_await beast::http::async_read(stream, buffer, parser,

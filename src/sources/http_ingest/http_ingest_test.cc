@@ -12,6 +12,7 @@
 #include <boost/asio/connect.hpp>
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/read.hpp>
+#include <boost/asio/read_until.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -280,6 +281,24 @@ TEST_F(IngestServer, BodyLimitIs413BeforeReadingTheBody) {
   // Beast's parser already refuses the announced length while reading the header.
   EXPECT_NE(r.body.find(R"("error":"too_large")"), std::string::npos) << r.body;
   EXPECT_EQ(ingest_->probe().responses(413), 1u);
+}
+
+TEST_F(IngestServer, ExpectContinueGetsAnInterimAnswerBeforeTheBody) {
+  start({});
+  asio::io_context io;
+  tcp::socket s(io);
+  s.connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), server_->port()));
+  std::string head =
+      "POST /queues/q/messages HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+      "Expect: 100-continue\r\nContent-Length: 5\r\n\r\n";
+  asio::write(s, asio::buffer(head));
+  std::string interim;
+  asio::read_until(s, asio::dynamic_buffer(interim), "\r\n\r\n");
+  EXPECT_EQ(interim, "HTTP/1.1 100 Continue\r\n\r\n");
+  asio::write(s, asio::buffer(std::string_view("[1,2]")));
+  auto r = read_reply(s);
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(r.body, R"({"accepted":2})");
 }
 
 TEST_F(IngestServer, InflightBytesBudgetAnswers503) {
