@@ -3,6 +3,8 @@
 #include <spdlog/spdlog.h>
 
 #include "app/send_cmd.h"
+#include "app/queue_cmd.h"
+#include "app/receive_cmd.h"
 #include "app/serve.h"
 
 int main(int argc, char** argv) {
@@ -40,9 +42,16 @@ int main(int argc, char** argv) {
   sqsrelay::app::send_options send_opts;
   auto* send = sqsrelay::app::add_send_command(app, send_opts);
 
+  sqsrelay::app::receive_options receive_opts;
+  auto* receive = sqsrelay::app::add_receive_command(app, receive_opts);
+  sqsrelay::app::queue_options queue_opts;
+  auto* queue = sqsrelay::app::add_queue_command(app, queue_opts);
+
   CLI11_PARSE(app, argc, argv);
   spdlog::set_level(spdlog::level::from_str(log_level));
   if (serve->parsed()) return sqsrelay::app::run_serve(so);
   if (send->parsed()) return sqsrelay::app::run_send(send_opts);
+  if (receive->parsed()) return sqsrelay::app::run_receive(receive_opts);
+  if (queue->parsed()) return sqsrelay::app::run_queue(queue_opts);
   return 2;
 }
