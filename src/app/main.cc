@@ -38,6 +38,22 @@ int main(int argc, char** argv) {
                     "partial=RATE, seed=N; changeable at run time with POST /_sqsrelay/faults");
   serve->add_option("--tls-cert", so.tls_cert, "PEM certificate chain: serve HTTPS");
   serve->add_option("--tls-key", so.tls_key, "PEM private key for --tls-cert");
+  serve->add_option("--ingest-listen", so.ingest_listen,
+                    "HOST:PORT of the HTTP ingest listener (POST /queues/NAME/messages with a "
+                    "JSON array, NDJSON or one JSON value); 'off' for none")
+      ->capture_default_str();
+  serve->add_option("--ingest-token-file", so.ingest_token_file,
+                    "File of ingest tokens, one per line, sent as 'Authorization: Bearer T' "
+                    "(also $SQSRELAY_INGEST_TOKENS); required to listen beyond loopback");
+  serve->add_flag("--ingest-dead-letter", so.ingest_dead_letter,
+                  "Store the valid elements of a request with invalid ones and dead-letter "
+                  "those (default: answer 400 and store nothing)");
+  serve->add_option("--dead-letter-file", so.dead_letter_file,
+                    "NDJSON file for ingested elements that can never be stored (default: "
+                    "DATA_DIR/dead-letters.ndjson)");
+  serve->add_option("--shutdown-timeout", so.shutdown_seconds,
+                    "Seconds SIGTERM waits for requests in progress")
+      ->capture_default_str();
 
   sqsrelay::app::send_options send_opts;
   auto* send = sqsrelay::app::add_send_command(app, send_opts);

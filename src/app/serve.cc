@@ -1,6 +1,8 @@
 #include "app/serve.h"
 
+#include <filesystem>
 #include <fstream>
+#include <functional>
 #include <thread>
 #include <vector>
 
@@ -12,12 +14,16 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include "app/embedded_sink.h"
 #include "aws/sigv4.h"
 #include "base/clock.h"
 #include "base/random.h"
 #include "http/server.h"
+#include "pipeline/dead_letter.h"
 #include "server/frontend.h"
+#include "server/local_sender.h"
 #include "server/service.h"
+#include "sources/http_ingest/http_ingest.h"
 
 namespace sqsrelay::app {
 
@@ -86,6 +92,32 @@ bool load_credentials(const serve_options& o, aws::credential_store& store, std:
     }
     std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
     if (!add_items(text, o.credentials_file)) return false;
+  }
+  return true;
+}
+
+// Ingest tokens: one per line (blank lines and '#' comments skipped). Never logged.
+bool load_ingest_tokens(const serve_options& o, std::vector<std::string>& tokens,
+                        std::string& err) {
+  auto add_lines = [&](std::string_view text) {
+    while (!text.empty()) {
+      auto nl = text.find_first_of("\n,");
+      std::string_view t = text.substr(0, nl);
+      text = nl == std::string_view::npos ? std::string_view{} : text.substr(nl + 1);
+      while (!t.empty() && (t.back() == '\r' || t.back() == ' ')) t.remove_suffix(1);
+      while (!t.empty() && t.front() == ' ') t.remove_prefix(1);
+      if (!t.empty() && t.front() != '#') tokens.emplace_back(t);
+    }
+  };
+  if (const char* env = std::getenv("SQSRELAY_INGEST_TOKENS"); env && *env) add_lines(env);
+  if (!o.ingest_token_file.empty()) {
+    std::ifstream in(o.ingest_token_file);
+    if (!in) {
+      err = fmt::format("--ingest-token-file {}: cannot be read", o.ingest_token_file);
+      return false;
+    }
+    std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    add_lines(text);
   }
   return true;
 }
@@ -169,6 +201,54 @@ int run_serve(const serve_options& o) {
                o.in_memory ? "in memory" : o.data_dir, rec.queues, rec.messages, rec.records,
                rec.corrupt_records, rec.truncated_bytes);
 
+  // The ingest listener: validated before anything listens, so bad options exit early.
+  bool ingest_on = !o.ingest_listen.empty() && o.ingest_listen != "off";
+  endpoint_spec iep;
+  sources::ingest_options io;
+  std::unique_ptr<pipeline::ndjson_dead_letter_file> dead_letters;
+  if (ingest_on) {
+    if (!parse_listen(o.ingest_listen, iep, err)) {
+      spdlog::error("--ingest-listen: {}", err);
+      return 2;
+    }
+    if (!load_ingest_tokens(o, io.tokens, err)) {
+      spdlog::error("{}", err);
+      return 2;
+    }
+    io.queue_route_defaults.on_invalid =
+        o.ingest_dead_letter ? sources::invalid_policy::dead_letter : sources::invalid_policy::reject;
+    io.max_body_bytes = o.body_limit;
+    if (auto why = sources::http_ingest::check_bind(iep.host, io, false)) {
+      spdlog::error("--ingest-listen {}: {}", o.ingest_listen, *why);
+      return 2;
+    }
+    std::string dlf = o.dead_letter_file;
+    if (dlf.empty()) {
+      std::error_code fec;
+      std::filesystem::create_directories(o.data_dir, fec);
+      dlf = (std::filesystem::path(o.data_dir) / "dead-letters.ndjson").string();
+    }
+    auto f = pipeline::ndjson_dead_letter_file::open(dlf);
+    if (!f) {
+      spdlog::error("dead-letter file {}: {}", dlf, f.error().message());
+      return 1;
+    }
+    dead_letters = std::move(*f);
+  }
+  server::local_sender local(**svc, /*create_missing=*/true);
+  std::unique_ptr<embedded_sink> sink;
+  std::unique_ptr<sources::http_ingest> ingest;
+  if (ingest_on) {
+    sink = std::make_unique<embedded_sink>(local, *dead_letters);
+    ingest = sources::http_ingest::make(io, *sink, err);
+    if (!ingest) {
+      spdlog::error("ingest: {}", err);
+      return 2;
+    }
+  }
+  // Declared after everything their pending handlers may touch (the ingest objects, the
+  // store): destroying a context destroys its unfinished coroutines, which must find those
+  // still alive.
   unsigned threads = o.threads ? o.threads : std::max(1u, std::thread::hardware_concurrency());
   // One single-threaded io_context per thread (see http/server.h).
   std::vector<std::unique_ptr<asio::io_context>> contexts;
@@ -178,6 +258,9 @@ int run_serve(const serve_options& o) {
     workers.push_back(contexts.back().get());
   }
   asio::io_context& ioc = *workers.front();
+  fo.extra_metrics = [&ingest, &sink] {
+    return ingest ? ingest->metrics_text() + sink->metrics_text() : std::string();
+  };
   server::frontend fe(**svc, creds, fo);
   for (const auto& r : fe.faults().rules())
     spdlog::warn("fault injection: {}", server::format_fault_rule(r));
@@ -194,19 +277,61 @@ int run_serve(const serve_options& o) {
     spdlog::error("cannot listen on {}: {}", o.listen, r.error().message());
     return 1;
   }
+  std::unique_ptr<http::server> ingest_srv;
+  if (ingest) {
+    ingest_srv = std::make_unique<http::server>(
+        workers, ingest->server_options(iep.host, iep.port),
+        [&ingest](http::request r, http::peer_info p) {
+          return ingest->handle(std::move(r), p);
+        },
+        [&ingest](int status, std::string_view reason) {
+          return ingest->transport_error(status, reason);
+        });
+    if (auto r = ingest_srv->start(); !r) {
+      spdlog::error("cannot listen on {} (ingest): {}", o.ingest_listen, r.error().message());
+      return 1;
+    }
+  }
   spdlog::info("sqsrelay serve: SQS endpoint {}://{}:{} (account {}, region {}, {}, {} "
                "threads)",
                tls ? "https" : "http", ep.host, srv.port(), o.account_id, o.region,
                creds.empty() ? "no authentication (loopback only)" : "SigV4 required", threads);
+  if (ingest_srv)
+    spdlog::info("sqsrelay serve: ingest endpoint http://{}:{}/queues/{{name}}/messages ({}; "
+                 "dead letters: {})",
+                 iep.host, ingest_srv->port(),
+                 io.tokens.empty() ? "no token (loopback only)" : "token required",
+                 dead_letters->path());
 
   asio::steady_timer sweeper(ioc);
   schedule_sweeps(sweeper, **svc);
   asio::signal_set signals(ioc, SIGINT, SIGTERM);
+  // Graceful stop: no new connections; requests in progress finish (their data is synced
+  // before they are answered) until the deadline; then the store is synced and closed.
+  asio::steady_timer drain(ioc);
+  auto in_progress = [&] {
+    return srv.stats().in_progress.load() + (ingest_srv ? ingest_srv->stats().in_progress.load() : 0);
+  };
+  std::function<void(std::chrono::steady_clock::time_point)> wait_drained =
+      [&](std::chrono::steady_clock::time_point deadline) {
+        if (in_progress() <= 0 || std::chrono::steady_clock::now() >= deadline) {
+          if (in_progress() > 0)
+            spdlog::warn("stopping with {} requests unanswered", in_progress());
+          for (auto* w : workers) w->stop();
+          return;
+        }
+        drain.expires_after(std::chrono::milliseconds(10));
+        drain.async_wait([&, deadline](boost::system::error_code wait_ec) {
+          if (!wait_ec) wait_drained(deadline);
+        });
+      };
   signals.async_wait([&](boost::system::error_code, int sig) {
-    spdlog::info("signal {}: stopping", sig);
+    spdlog::info("signal {}: stopping (up to {} s for requests in progress)", sig,
+                 o.shutdown_seconds);
     srv.stop();
+    if (ingest_srv) ingest_srv->stop();
     sweeper.cancel();
-    for (auto* w : workers) w->stop();
+    wait_drained(std::chrono::steady_clock::now() + std::chrono::seconds(o.shutdown_seconds));
   });
   // Keep the other contexts running while they have no connections yet.
   std::vector<asio::executor_work_guard<asio::io_context::executor_type>> guards;
@@ -215,8 +340,10 @@ int run_serve(const serve_options& o) {
   for (unsigned i = 1; i < threads; ++i) pool.emplace_back([w = workers[i]] { w->run(); });
   ioc.run();
   for (auto& t : pool) t.join();
-  svc->reset();  // syncs and closes the store
-  spdlog::info("stopped");
+  // Leaving the scope destroys, in reverse order: the listeners, the contexts (with any
+  // unfinished request), the ingest objects, the dead-letter file (written and synced) and
+  // last the store (synced and closed).
+  spdlog::info("stopping: syncing and closing the store");
   return 0;
 }
 

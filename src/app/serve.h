@@ -18,6 +18,13 @@ struct serve_options {
   size_t body_limit = 8u << 20;
   std::vector<std::string> faults;  // fault specs, see server/faults.h
   std::string tls_cert, tls_key;    // both set: HTTPS
+  // The HTTP ingest listener (POST /queues/{name}/messages), storing into the embedded
+  // queues; empty or "off": none.
+  std::string ingest_listen = "127.0.0.1:8080";
+  std::string ingest_token_file;    // tokens, one per line; also $SQSRELAY_INGEST_TOKENS
+  bool ingest_dead_letter = false;  // invalid elements: dead-letter them (default: 400)
+  std::string dead_letter_file;     // default: DATA_DIR/dead-letters.ndjson
+  unsigned shutdown_seconds = 10;   // SIGTERM: finish requests in progress within this
 };
 
 // Runs until SIGINT/SIGTERM; returns the process exit code.

@@ -139,18 +139,21 @@ asio::awaitable<void> serve_requests(Stream& stream, peer_info peer,
       break;
     }
     env->stats->requests += 1;
+    env->stats->in_progress += 1;
     request req = parser.release();
     bool keep = req.keep_alive();
     response res = co_await env->h(std::move(req), peer);
     // status::unknown asks for the connection to be dropped without an answer (the
     // server's fault injection uses it to imitate a lost connection).
     if (res.result() == beast::http::status::unknown) {
+      env->stats->in_progress -= 1;
       boost::system::error_code ignored;
       tcp_layer.socket().close(ignored);
       co_return;
     }
     res.keep_alive(keep && !env->stopping->load());
     co_await write_response(stream, res);
+    env->stats->in_progress -= 1;
     if (!res.keep_alive()) break;
   }
 }

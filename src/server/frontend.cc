@@ -212,6 +212,7 @@ std::string frontend::metrics_text() const {
   out += fmt::format("# HELP sqsrelay_server_live_messages Messages stored.\n"
                      "# TYPE sqsrelay_server_live_messages gauge\nsqsrelay_server_live_messages {}\n",
                      svc_.live_messages());
+  if (opts_.extra_metrics) out += opts_.extra_metrics();
   return out;
 }
 

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <atomic>
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -19,6 +20,8 @@ namespace sqsrelay::server {
 struct frontend_options {
   size_t json_max_depth = 64;
   std::vector<fault_rule> faults;  // see server/faults.h
+  // More Prometheus text for /metrics (e.g. the ingest listener's counters).
+  std::function<std::string()> extra_metrics;
 };
 
 struct frontend_stats {

@@ -1,0 +1,392 @@
+#include "app/relay.h"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/associated_executor.hpp>
+#include <boost/asio/async_result.hpp>
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include "app/ingest_dead_letters.h"
+#include "app/spool_record.h"
+#include "wal/env.h"
+
+namespace sqsrelay::app {
+
+namespace asio = boost::asio;
+
+namespace {
+
+using awaitable_token = asio::as_tuple_t<asio::use_awaitable_t<>>;
+
+// spool::append as an awaitable resuming on the awaiting coroutine's executor.
+auto async_append(spool::spool& sp, std::span<const std::string_view> records) {
+  return asio::async_initiate<const awaitable_token, void(error_code, uint64_t)>(
+      [&sp, records](auto handler) {
+        auto ex = asio::get_associated_executor(handler);
+        auto h = std::make_shared<decltype(handler)>(std::move(handler));
+        sp.append(records, [h, ex](error_code ec, uint64_t first) {
+          asio::post(ex, [h, ec, first]() mutable { std::move(*h)(ec, first); });
+        });
+      },
+      awaitable_token{});
+}
+
+}  // namespace
+
+// Waiters of ack = delivered batches: each covers a range of seqs and fires when every one
+// of them has ended (delivered or dead-lettered). Completions may come before the waiter
+// registers (the reader can deliver a record as soon as it is durable, before the append's
+// coroutine resumes): those seqs wait in `early` (only records flagged ack = delivered are
+// reported here, and each such record's batch registers a waiter, so `early` stays small).
+struct relay::ack_tracker {
+  struct waiter {
+    uint64_t last = 0;
+    size_t remaining = 0;
+    std::function<void()> done;  // empty once the waiter gave up (a tombstone)
+  };
+  std::mutex mu;
+  std::map<uint64_t, waiter> waiters;  // by first seq
+  std::set<uint64_t> early;
+
+  void ended(uint64_t seq) {
+    std::function<void()> fire;
+    {
+      std::lock_guard lock(mu);
+      auto it = waiters.upper_bound(seq);
+      if (it != waiters.begin() && std::prev(it)->second.last >= seq) {
+        --it;
+        if (--it->second.remaining == 0) {
+          fire = std::move(it->second.done);
+          waiters.erase(it);
+        }
+      } else {
+        early.insert(seq);
+      }
+    }
+    if (fire) fire();
+  }
+
+  void add(uint64_t first, size_t n, std::function<void()> done) {
+    {
+      std::lock_guard lock(mu);
+      size_t already = 0;
+      for (auto it = early.lower_bound(first); it != early.end() && *it < first + n;) {
+        it = early.erase(it);
+        ++already;
+      }
+      if (already < n) {
+        waiters[first] = waiter{first + n - 1, n - already, std::move(done)};
+        return;
+      }
+    }
+    done();
+  }
+
+  void give_up(uint64_t first) {
+    std::lock_guard lock(mu);
+    if (auto it = waiters.find(first); it != waiters.end()) it->second.done = nullptr;
+  }
+};
+
+class relay::spool_sink final : public sources::ingest_sink {
+ public:
+  spool_sink(relay& r, std::string endpoint) : relay_(r), endpoint_(std::move(endpoint)) {}
+
+  asio::awaitable<sources::submit_result> async_submit(sources::ingest_target target,
+                                                       sources::ingest_batch batch) override {
+    auto& stats = relay_.stats_;
+    const sources::ingest_batch* batch_ptr = &batch;
+    if (!batch.dead_letters().empty()) {
+      std::vector<refused_message> none;
+      auto ec = co_await write_ingest_dead_letters(*relay_.dead_letters_, target.queue,
+                                                   batch_ptr, std::move(none));
+      if (ec)
+        co_return sources::submit_result::retry_later(
+            relay_.opts_.retry_after, "the dead-letter file could not be written: " + ec.message());
+      stats.dead_lettered += batch.dead_letters().size();
+    }
+    auto msgs = batch.messages();
+    if (msgs.empty()) co_return sources::submit_result::accepted();
+    bool wait_delivery = target.ack == sources::ack_mode::delivered;
+    std::string buf;
+    buf.reserve(batch.bytes() + msgs.size() * (32 + target.queue.size() + endpoint_.size()));
+    std::vector<size_t> ends;
+    ends.reserve(msgs.size());
+    spool_message_view v;
+    v.flags = wait_delivery ? spool_flag_ack_delivered : 0;
+    v.endpoint = endpoint_;
+    v.queue = target.queue;
+    for (const auto& m : msgs) {
+      v.body = m.body;
+      v.attributes.assign(m.attributes.begin(), m.attributes.end());
+      v.group_id = m.group_id;
+      v.dedup_id = m.dedup_id;
+      encode_spool_record(buf, v);
+      ends.push_back(buf.size());
+    }
+    std::vector<std::string_view> records;
+    records.reserve(ends.size());
+    size_t begin = 0;
+    for (size_t e : ends) {
+      records.emplace_back(buf.data() + begin, e - begin);
+      begin = e;
+    }
+    std::span<const std::string_view> record_span(records);
+    auto [ec, first] = co_await async_append(*relay_.spool_, record_span);
+    if (ec == spool::errc::spool_full) {
+      stats.spool_full += 1;
+      co_return sources::submit_result::retry_later(relay_.opts_.retry_after,
+                                                    "the spool is full");
+    }
+    if (ec) {
+      stats.spool_errors += 1;
+      co_return sources::submit_result::retry_later(relay_.opts_.retry_after,
+                                                    "the spool could not store it: " + ec.message());
+    }
+    stats.spooled += records.size();
+    if (!wait_delivery) co_return sources::submit_result::accepted();
+
+    // ack = delivered: wait until every record ended (or the timeout: the data stays spooled
+    // and will be delivered; the client may send it again, so at least once).
+    auto ex = co_await asio::this_coro::executor;
+    auto timer = std::make_shared<asio::steady_timer>(ex);
+    auto delivered = std::make_shared<std::atomic<bool>>(false);
+    timer->expires_after(relay_.opts_.ack_delivered_timeout);
+    relay_.acks_->add(first, records.size(), [timer, delivered, ex] {
+      delivered->store(true);
+      asio::post(ex, [timer] { timer->cancel(); });
+    });
+    auto [tec] = co_await timer->async_wait(awaitable_token{});
+    (void)tec;
+    if (!delivered->load()) {
+      relay_.acks_->give_up(first);
+      if (!delivered->load()) {
+        stats.ack_timeouts += 1;
+        co_return sources::submit_result::retry_later(
+            relay_.opts_.retry_after, "stored, but not delivered to SQS within the timeout");
+      }
+    }
+    co_return sources::submit_result::accepted();
+  }
+
+ private:
+  relay& relay_;
+  std::string endpoint_;
+};
+
+std::unique_ptr<relay> relay::open(relay_options o, std::string& err) {
+  std::unique_ptr<relay> r(new relay);
+  r->opts_ = std::move(o);
+  auto& opts = r->opts_;
+  if (opts.endpoints.empty()) {
+    err = "no endpoints configured";
+    return nullptr;
+  }
+  auto sp = spool::spool::open(opts.spool, wal::default_posix_env());
+  if (!sp) {
+    err = fmt::format("spool {}: {}", opts.spool.dir.string(), sp.error().message());
+    return nullptr;
+  }
+  r->spool_ = std::move(*sp);
+  std::string dlf = opts.dead_letter_file.empty()
+                        ? (opts.spool.dir / "dead-letters.ndjson").string()
+                        : opts.dead_letter_file;
+  auto f = pipeline::ndjson_dead_letter_file::open(dlf);
+  if (!f) {
+    err = fmt::format("dead-letter file {}: {}", dlf, f.error().message());
+    return nullptr;
+  }
+  r->dead_letters_ = std::move(*f);
+  r->acks_ = std::make_unique<ack_tracker>();
+  for (const auto& ep : opts.endpoints) {
+    auto st = std::make_unique<endpoint_state>();
+    st->name = ep.name;
+    auto conn = pipeline::sqs_connection::create(r->io_.get_executor(), ep.connection, err);
+    if (!conn) {
+      err = fmt::format("endpoint '{}': {}", ep.name, err);
+      return nullptr;
+    }
+    st->connection = std::move(*conn);
+    st->sender = std::make_unique<pipeline::sender>(
+        r->io_.get_executor(), st->connection->transport(), ep.sender, r->dead_letters_.get());
+    st->sink = std::make_unique<spool_sink>(*r, ep.name);
+    r->endpoints_.push_back(std::move(st));
+  }
+  r->io_thread_ = std::thread([rp = r.get()] {
+    auto guard = asio::make_work_guard(rp->io_);
+    rp->io_.run();
+  });
+  r->reader_ = std::thread([rp = r.get()] { rp->read_loop(); });
+  auto rec = r->spool_->recovery();
+  spdlog::info("spool {}: {} records to deliver (position {}, {} corrupt ranges quarantined, {} "
+               "torn bytes cut)",
+               opts.spool.dir.string(), rec.undelivered, rec.position, rec.corrupt_ranges,
+               rec.truncated_bytes);
+  return r;
+}
+
+relay::~relay() { stop(std::chrono::seconds(10)); }
+
+sources::ingest_sink* relay::sink(std::string_view endpoint) {
+  for (auto& ep : endpoints_)
+    if (ep->name == endpoint) return ep->sink.get();
+  return nullptr;
+}
+
+void relay::read_loop() {
+  std::vector<spool::record> recs;
+  while (!stopping_.load()) {
+    auto n = spool_->read(opts_.read_batch, recs);
+    if (!n) {
+      spdlog::warn("spool read failed: {} (retrying)", n.error().message());
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      continue;
+    }
+    if (*n == 0) {
+      spool_->wait_readable(std::chrono::milliseconds(100));
+      continue;
+    }
+    for (const auto& rec : recs) {
+      if (stopping_.load()) return;  // handed out, not sent: delivered again after restart
+      deliver(rec.seq, rec.data);
+    }
+  }
+}
+
+void relay::deliver(uint64_t seq, std::string_view data) {
+  auto m = decode_spool_record(data);
+  endpoint_state* ep = nullptr;
+  if (m)
+    for (auto& e : endpoints_)
+      if (e->name == m->endpoint) ep = e.get();
+  if (!m || !ep) {
+    // Not ours to send (damaged beyond its checksum's reach, or its endpoint is gone from
+    // the configuration): kept in the dead-letter file with the reason, never dropped.
+    stats_.undecodable += 1;
+    auto body = std::make_shared<pipeline::outbound_message>();
+    body->body = std::string(data);
+    auto why = std::make_shared<pipeline::rejection>(pipeline::rejection{
+        pipeline::reject_reason::request_rejected, m ? "UnknownEndpoint" : "UndecodableRecord",
+        m ? fmt::format("spool record {} is for endpoint '{}', which is not configured", seq,
+                        m->endpoint)
+          : fmt::format("spool record {} cannot be decoded", seq)});
+    std::vector<pipeline::dead_letter_record> recs{{m ? m->queue : "", body.get(), why.get(), 0}};
+    bool ack = m && (m->flags & spool_flag_ack_delivered);
+    dead_letters_->write(std::move(recs), [this, seq, ack, body, why](error_code ec) {
+      if (ec) return;  // not marked: tried again after a restart
+      pipeline::outcome o;
+      o.what = pipeline::outcome::kind::dead_lettered;
+      finished(seq, ack, o);
+    });
+    return;
+  }
+  pipeline::outbound_message om;
+  om.body = std::string(m->body);
+  om.attributes.reserve(m->attributes.size());
+  for (const auto& a : m->attributes)
+    om.attributes.push_back({std::string(a.name), std::string(a.data_type), std::string(a.value)});
+  om.group_id = std::string(m->group_id);
+  om.dedup_id = std::string(m->dedup_id);
+  bool ack = m->flags & spool_flag_ack_delivered;
+  // Blocks while the sender is full: back-pressure reaches the spool, which keeps growing
+  // on disk (to its budget) instead of memory.
+  ep->sender->submit(m->queue, std::move(om),
+                     [this, seq, ack](const pipeline::outcome& o) { finished(seq, ack, o); });
+}
+
+void relay::finished(uint64_t seq, bool ack_waiter, const pipeline::outcome& o) {
+  switch (o.what) {
+    case pipeline::outcome::kind::delivered:
+      stats_.delivered += 1;
+      break;
+    case pipeline::outcome::kind::dead_lettered:
+      stats_.dead_lettered += 1;
+      break;
+    case pipeline::outcome::kind::abandoned:
+      stats_.abandoned += 1;  // stays in the spool: sent again after a restart
+      return;
+  }
+  if (auto r = spool_->mark_delivered(seq); !r)
+    spdlog::warn("spool: marking {} delivered failed: {}", seq, r.error().message());
+  if (ack_waiter) acks_->ended(seq);
+}
+
+void relay::stop(std::chrono::steady_clock::duration timeout) {
+  if (stopped_) return;
+  stopped_ = true;
+  stopping_.store(true);
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  // Senders first: a reader blocked in submit() returns once its sender is stopping.
+  for (auto& ep : endpoints_) {
+    auto left = deadline - std::chrono::steady_clock::now();
+    ep->sender->stop(std::max<std::chrono::steady_clock::duration>(left, {}));
+  }
+  if (reader_.joinable()) reader_.join();
+  if (auto r = spool_->persist_position(); !r)
+    spdlog::warn("spool: persisting the delivery position failed: {}", r.error().message());
+  io_.stop();
+  if (io_thread_.joinable()) io_thread_.join();
+  for (auto& ep : endpoints_) {
+    ep->sender.reset();
+    ep->connection.reset();
+  }
+}
+
+std::string relay::metrics_text() const {
+  std::string out;
+  auto counter = [&](std::string_view name, std::string_view help, uint64_t v,
+                     std::string_view labels = {}) {
+    out += fmt::format("# HELP {} {}\n# TYPE {} counter\n{}{} {}\n", name, help, name, name,
+                       labels, v);
+  };
+  auto gauge = [&](std::string_view name, std::string_view help, uint64_t v) {
+    out += fmt::format("# HELP {} {}\n# TYPE {} gauge\n{} {}\n", name, help, name, name, v);
+  };
+  counter("sqsrelay_relay_spooled_total", "Messages appended to the spool and synced.",
+          stats_.spooled);
+  counter("sqsrelay_relay_delivered_total", "Spooled messages SQS accepted.", stats_.delivered);
+  counter("sqsrelay_relay_dead_lettered_total", "Messages written to the dead-letter file.",
+          stats_.dead_lettered);
+  counter("sqsrelay_relay_abandoned_total",
+          "Messages left in the spool at shutdown (sent after restart).", stats_.abandoned);
+  counter("sqsrelay_relay_undecodable_total",
+          "Spool records that could not be sent (damaged or unknown endpoint).",
+          stats_.undecodable);
+  counter("sqsrelay_relay_spool_full_total", "Batches refused because the spool was full.",
+          stats_.spool_full);
+  counter("sqsrelay_relay_spool_errors_total", "Batches the spool failed to store.",
+          stats_.spool_errors);
+  counter("sqsrelay_relay_ack_timeouts_total",
+          "ack = delivered batches not delivered within the timeout.", stats_.ack_timeouts);
+  auto s = spool_->get_stats();
+  gauge("sqsrelay_spool_bytes", "Spool bytes on disk.", s.bytes_on_disk);
+  gauge("sqsrelay_spool_budget_bytes", "Spool disk budget.", s.budget_bytes);
+  gauge("sqsrelay_spool_segments", "Spool segment files.", s.segments);
+  gauge("sqsrelay_spool_backlog_records", "Records spooled and not yet delivered.",
+        s.durable_seq > s.delivered_seq ? s.durable_seq - s.delivered_seq : 0);
+  counter("sqsrelay_spool_fsyncs_total", "Spool group commits.", s.fsyncs);
+  counter("sqsrelay_spool_corrupt_ranges_total", "Damaged spool ranges quarantined.",
+          s.corrupt_ranges);
+  for (const auto& ep : endpoints_) {
+    if (!ep->sender) continue;
+    auto c = ep->sender->counters();
+    std::string l = fmt::format("{{endpoint=\"{}\"}}", ep->name);
+    counter("sqsrelay_sender_api_calls_total", "SendMessageBatch requests.", c.api_calls, l);
+    counter("sqsrelay_sender_entries_total", "Entries sent in those requests.", c.entries_sent,
+            l);
+    counter("sqsrelay_sender_retried_total", "Entry re-sends.", c.retried, l);
+    counter("sqsrelay_sender_billing_units_total", "64 KiB request billing units.",
+            c.billing_units, l);
+    counter("sqsrelay_sender_request_errors_total", "Whole-request failures.", c.request_errors,
+            l);
+    counter("sqsrelay_sender_throttled_total", "Throttling answers.", c.throttled, l);
+  }
+  return out;
+}
+
+}  // namespace sqsrelay::app
