@@ -535,7 +535,9 @@ asio::awaitable<void> credential_chain::refresh_in_background() {
   if (r) {
     current_ = std::move(*r);
     last_error_.reset();
+    failed_at_.reset();
   } else {
+    failed_at_ = clock_.steady();
     spdlog::warn("credential refresh failed (keeping the current ones until they expire): {}",
                  r.error().message);
     last_error_ = r.error();
@@ -549,13 +551,16 @@ credential_chain::get() {
   for (;;) {
     if (fresh_enough(opts_.refresh_ahead)) co_return current_;
     if (fresh_enough(opts_.mandatory_ahead)) {
-      if (!refreshing_) {
+      bool backing_off = failed_at_ && clock_.steady() - *failed_at_ < opts_.retry_interval;
+      if (!refreshing_ && !backing_off) {
         refreshing_ = true;
         asio::co_spawn(ex_, refresh_in_background(), asio::detached);
       }
       co_return current_;
     }
     if (!refreshing_) {
+      if (last_error_ && failed_at_ && clock_.steady() - *failed_at_ < opts_.min_retry_interval)
+        co_return *last_error_;
       // Nothing usable: fetch now, and let concurrent callers wait for this one.
       refreshing_ = true;
       auto r = co_await fetch_all();
@@ -565,10 +570,12 @@ credential_chain::get() {
       waiters_.clear();
       if (!r) {
         last_error_ = r.error();
+        failed_at_ = clock_.steady();
         co_return r.error();
       }
       current_ = *r;
       last_error_.reset();
+      failed_at_.reset();
       co_return current_;
     }
     uint64_t seen = completed_;

@@ -23,7 +23,8 @@
 // (5 min) before they expire; inside that window the first caller starts a background
 // refresh and keeps getting the current credentials; within `mandatory_ahead` (1 min) of
 // expiry callers wait for the refresh. One refresh at a time; concurrent callers share it.
-// A failed background refresh keeps the old credentials until the mandatory window.
+// A failed background refresh keeps the old credentials until the mandatory window, and is
+// retried at most every `retry_interval`.
 //
 // Secrets never appear in errors or logs (aws::secret_string).
 // Thread-safety: a chain and its providers are used from one executor (single-threaded).
@@ -114,6 +115,8 @@ std::optional<ini_section> find_services(const profile_files& f, std::string_vie
 struct chain_options {
   std::chrono::seconds refresh_ahead{300};
   std::chrono::seconds mandatory_ahead{60};
+  std::chrono::seconds retry_interval{10};     // between failed background refreshes
+  std::chrono::seconds min_retry_interval{1};  // between failed blocking fetches
 };
 
 class credential_chain {
@@ -150,6 +153,9 @@ class credential_chain {
   std::optional<credential_error> last_error_;
   uint64_t fetches_ = 0;
   uint64_t completed_ = 0;  // refreshes finished, successful or not
+  // After a failed fetch, no background refresh for `retry_interval` and no blocking fetch
+  // for `min_retry_interval`: a failing metadata service is not hammered at request rate.
+  std::optional<std::chrono::steady_clock::time_point> failed_at_;
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };
 
