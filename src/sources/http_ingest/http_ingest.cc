@@ -221,19 +221,16 @@ http::admission http_ingest::check_header(const http::request_header& h,
     return a;
   }
   if (n == 0) return a;
-  uint64_t before = inflight_.fetch_add(n);
+  uint64_t before = inflight_->fetch_add(n);
   if (before + n > opts_.max_inflight_bytes) {
-    inflight_.fetch_sub(n);
+    inflight_->fetch_sub(n);
     probe_.inflight_rejected();
     a.reject = reply(503, error_body("overloaded", "too many request bytes in flight; retry"));
     a.reject->set(beast_http::field::retry_after, std::to_string(opts_.retry_after.count()));
     return a;
   }
-  probe_.inflight(static_cast<int64_t>(n));
-  a.lease = std::shared_ptr<void>(static_cast<void*>(this), [this, n](void*) {
-    inflight_.fetch_sub(n);
-    probe_.inflight(-static_cast<int64_t>(n));
-  });
+  auto counter = inflight_;
+  a.lease = std::shared_ptr<void>(counter.get(), [counter, n](void*) { counter->fetch_sub(n); });
   return a;
 }
 
@@ -351,6 +348,11 @@ boost::asio::awaitable<http::response> http_ingest::ingest(http::request req,
       res.set(beast_http::field::retry_after, std::to_string(std::max<int64_t>(1, r.retry.count())));
       co_return res;
     }
+    case submit_result::kind::refused: {
+      probe_.sink_refused();
+      int status = r.http_status >= 400 && r.http_status < 500 ? r.http_status : 400;
+      co_return reply(status, error_body("refused", r.reason));
+    }
     case submit_result::kind::error:
       break;
   }
@@ -360,7 +362,7 @@ boost::asio::awaitable<http::response> http_ingest::ingest(http::request req,
 
 std::string http_ingest::metrics_text() const {
   std::string out;
-  probe_.render(out);
+  probe_.render(out, inflight_->load());
   return out;
 }
 

@@ -59,6 +59,7 @@ class http_ingest {
   // Prometheus text of the counters below.
   std::string metrics_text() const;
   const ingest_probe& probe() const { return probe_; }
+  uint64_t inflight_bytes() const { return inflight_->load(); }
   const ingest_options& options() const { return opts_; }
   // /healthz answers 503 while unhealthy (e.g. the app sets it false while the spool is
   // full or shutting down). Healthy by default.
@@ -82,7 +83,10 @@ class http_ingest {
   std::unordered_map<std::string, size_t> routes_;  // path -> index in opts_.routes
   ingest_probe probe_;
   std::atomic<bool> healthy_{true};
-  std::atomic<uint64_t> inflight_{0};
+  // Shared with the leases of requests in flight, which may outlive this object when the
+  // server's sessions are destroyed after it (io_context teardown).
+  std::shared_ptr<std::atomic<uint64_t>> inflight_ =
+      std::make_shared<std::atomic<uint64_t>>(0);
   std::mutex parsers_mu_;
   std::vector<std::unique_ptr<body_parser>> parsers_;  // guarded by parsers_mu_
 };

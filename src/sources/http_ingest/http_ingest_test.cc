@@ -37,7 +37,7 @@ struct recorded {
 
 class fake_sink final : public ingest_sink {
  public:
-  enum class mode { durable, slow, full, failing };
+  enum class mode { durable, slow, full, failing, no_queue };
   std::atomic<mode> how{mode::durable};
 
   asio::awaitable<submit_result> async_submit(ingest_target target, ingest_batch batch) override {
@@ -49,6 +49,7 @@ class fake_sink final : public ingest_sink {
     }
     if (how == mode::full) co_return submit_result::retry_later(2s, "spool full");
     if (how == mode::failing) co_return submit_result::failed("disk error");
+    if (how == mode::no_queue) co_return submit_result::refused(404, "queue 'q' does not exist");
     recorded r{std::move(target), {}, {}, {}, std::chrono::steady_clock::now()};
     for (const auto& m : batch.messages()) {
       r.bodies.emplace_back(m.body);
@@ -190,6 +191,11 @@ TEST_F(IngestServer, FullSinkAnswers503WithRetryAfterAndFailingSink500) {
   r = post("/queues/q/messages", "[1, 2]");
   EXPECT_EQ(r.status, 500);
   EXPECT_NE(r.body.find("disk error"), std::string::npos);
+  sink_.how = fake_sink::mode::no_queue;
+  r = post("/queues/q/messages", "[1, 2]");
+  EXPECT_EQ(r.status, 404);
+  EXPECT_NE(r.body.find("does not exist"), std::string::npos);
+  EXPECT_EQ(ingest_->probe().sink_refusals(), 1u);
   EXPECT_EQ(ingest_->probe().accepted(), 0u);
   EXPECT_EQ(ingest_->probe().sink_retries(), 1u);
   EXPECT_EQ(ingest_->probe().sink_errors(), 1u);
@@ -311,16 +317,16 @@ TEST_F(IngestServer, InflightBytesBudgetAnswers503) {
   reply first;
   std::thread t([&] { first = post("/queues/q/messages", body); });
   // Wait until the first request holds its bytes.
-  for (int i = 0; i < 200 && ingest_->probe().inflight_bytes() == 0; ++i)
+  for (int i = 0; i < 200 && ingest_->inflight_bytes() == 0; ++i)
     std::this_thread::sleep_for(2ms);
-  ASSERT_GT(ingest_->probe().inflight_bytes(), 0);
+  ASSERT_GT(ingest_->inflight_bytes(), 0u);
   auto second = post("/queues/q/messages", body);
   t.join();
   EXPECT_EQ(first.status, 200);
   EXPECT_EQ(second.status, 503);
   EXPECT_EQ(second.retry_after, "1");
   EXPECT_EQ(ingest_->probe().inflight_rejections(), 1u);
-  EXPECT_EQ(ingest_->probe().inflight_bytes(), 0);
+  EXPECT_EQ(ingest_->inflight_bytes(), 0u);
   // With the budget free again the same request goes through.
   EXPECT_EQ(post("/queues/q/messages", body).status, 200);
 }

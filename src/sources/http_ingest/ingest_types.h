@@ -114,22 +114,28 @@ struct ingest_target {
 };
 
 struct submit_result {
-  enum class kind : uint8_t { accepted, retry_after, error };
+  enum class kind : uint8_t { accepted, retry_after, error, refused };
   kind status = kind::error;
   std::chrono::seconds retry{1};  // for retry_after
-  std::string reason;             // for retry_after and error; sent to the client
+  std::string reason;             // for everything but accepted; sent to the client
+  int http_status = 0;            // for refused: the 4xx to answer (e.g. 404, no such queue)
 
-  static submit_result accepted() { return {kind::accepted, {}, {}}; }
+  static submit_result accepted() { return {kind::accepted, {}, {}, 0}; }
   static submit_result retry_later(std::chrono::seconds s, std::string why) {
-    return {kind::retry_after, s, std::move(why)};
+    return {kind::retry_after, s, std::move(why), 0};
   }
-  static submit_result failed(std::string why) { return {kind::error, {}, std::move(why)}; }
+  static submit_result failed(std::string why) { return {kind::error, {}, std::move(why), 0}; }
+  // The request can never succeed as sent (no such queue, ...): a 4xx, not a retry.
+  static submit_result refused(int http_status, std::string why) {
+    return {kind::refused, {}, std::move(why), http_status};
+  }
 };
 
 // Implemented by the app. `async_submit` resolves `accepted` only when every message and
 // dead letter of the batch is durable (target.ack == durable) or accepted by SQS
 // (delivered); `retry_after` when it cannot take them now (spool full, overloaded);
-// `error` when it failed. The HTTP answer follows: 200, 503 + Retry-After, 500. It is
+// `error` when it failed; `refused` when the request can never succeed as sent (no such
+// queue). The HTTP answer follows: 200, 503 + Retry-After, 500, the given 4xx. It is
 // called on the connection's executor and must resume there; it may be called
 // concurrently from several threads. Timeouts are the sink's business.
 class ingest_sink {

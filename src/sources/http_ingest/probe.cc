@@ -43,7 +43,7 @@ uint64_t ingest_probe::invalid_count(std::string_view reason) const {
 
 uint64_t ingest_probe::responses(int status) const { return get(responses_[code_slot(status)]); }
 
-void ingest_probe::render(std::string& out) const {
+void ingest_probe::render(std::string& out, uint64_t inflight_bytes) const {
   auto it = std::back_inserter(out);
   auto simple = [&](std::string_view name, std::string_view help, uint64_t v) {
     header(out, name, "counter", help);
@@ -57,6 +57,9 @@ void ingest_probe::render(std::string& out) const {
   simple("sink_retry_total", "Requests the sink could not take (503 with Retry-After).",
          get(sink_retry_));
   simple("sink_errors_total", "Requests the sink failed (500).", get(sink_error_));
+  simple("sink_refused_total", "Requests the sink refused as they were sent (4xx, e.g. no "
+         "such queue).",
+         get(sink_refused_));
   simple("inflight_rejected_total",
          "Requests refused because the in-flight byte budget was used up (503).",
          get(inflight_rejected_));
@@ -77,7 +80,7 @@ void ingest_probe::render(std::string& out) const {
     fmt::format_to(it, "sqsrelay_ingest_auth_failures_total{{kind=\"{}\"}} {}\n", kinds[i],
                    get(auth_[i]));
   header(out, "inflight_bytes", "gauge", "Request body bytes being handled now.");
-  fmt::format_to(it, "sqsrelay_ingest_inflight_bytes {}\n", inflight_.load());
+  fmt::format_to(it, "sqsrelay_ingest_inflight_bytes {}\n", inflight_bytes);
 }
 
 }  // namespace sqsrelay::sources

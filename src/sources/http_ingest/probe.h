@@ -29,8 +29,8 @@ class ingest_probe {
   void denied(auth_failure why) { add(auth_[static_cast<size_t>(why)], 1); }
   void sink_retry() { add(sink_retry_, 1); }
   void sink_error() { add(sink_error_, 1); }
+  void sink_refused() { add(sink_refused_, 1); }
   void inflight_rejected() { add(inflight_rejected_, 1); }
-  void inflight(int64_t delta) { inflight_.fetch_add(delta, std::memory_order_relaxed); }
 
   uint64_t requests() const { return get(requests_); }
   uint64_t accepted() const { return get(accepted_); }
@@ -40,23 +40,22 @@ class ingest_probe {
   uint64_t denied_count(auth_failure why) const { return get(auth_[static_cast<size_t>(why)]); }
   uint64_t sink_retries() const { return get(sink_retry_); }
   uint64_t sink_errors() const { return get(sink_error_); }
+  uint64_t sink_refusals() const { return get(sink_refused_); }
   uint64_t inflight_rejections() const { return get(inflight_rejected_); }
-  int64_t inflight_bytes() const { return inflight_.load(std::memory_order_relaxed); }
 
   // Appends the counters in the Prometheus text exposition format (metric prefix
-  // `sqsrelay_ingest_`).
-  void render(std::string& out) const;
+  // `sqsrelay_ingest_`), with `inflight_bytes` as a gauge.
+  void render(std::string& out, uint64_t inflight_bytes) const;
 
  private:
   using counter = std::atomic<uint64_t>;
   static void add(counter& c, uint64_t n) { c.fetch_add(n, std::memory_order_relaxed); }
   static uint64_t get(const counter& c) { return c.load(std::memory_order_relaxed); }
   counter requests_{0}, bytes_{0}, accepted_{0}, dead_lettered_{0}, sink_retry_{0},
-      sink_error_{0}, inflight_rejected_{0};
+      sink_error_{0}, sink_refused_{0}, inflight_rejected_{0};
   std::array<counter, reasons.size()> invalid_{};
   std::array<counter, codes.size()> responses_{};
   std::array<counter, 3> auth_{};
-  std::atomic<int64_t> inflight_{0};
 };
 
 }  // namespace sqsrelay::sources
