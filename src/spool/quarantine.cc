@@ -1,12 +1,21 @@
 #include "spool/quarantine.h"
 
 #include <algorithm>
+#include <array>
 #include <boost/system/errc.hpp>
 
 #include "spool/codec.h"
 #include "spool/spool_format.h"
+#include "wal/codec.h"
 
 namespace sqsrelay::spool {
+
+result<bool> quarantine::known(uint32_t segment, uint64_t offset, uint64_t damaged_length) {
+  if (!f_) {
+    if (auto r = open_file(); !r) return {boost::system::in_place_error, r.error()};
+  }
+  return keys_.count({segment, offset, damaged_length}) > 0;
+}
 
 uint64_t quarantine::copy_allowance(uint64_t damaged_length) const {
   return std::min<uint64_t>({damaged_length, copy_budget_, UINT32_MAX});
@@ -21,6 +30,7 @@ result<void> quarantine::add(uint32_t segment, uint64_t offset, uint64_t damaged
   if (auto r = f_->write_at(size_, header); !r) return r;
   if (auto r = f_->write_at(size_ + header.size(), copied); !r) return r;
   size_ += header.size() + copied.size();
+  keys_.insert({segment, offset, damaged_length});
   copy_budget_ -= std::min<uint64_t>(copy_budget_, copied.size());
   unsynced_ = true;
   return {};
@@ -42,7 +52,7 @@ result<void> quarantine::open_file() {
     SQSRELAY_TRY(size, (*opened)->size());
     f_ = std::move(*opened);
     size_ = size;
-    return {};
+    return load_keys();
   }
   if (opened.error() != boost::system::errc::no_such_file_or_directory) return opened.error();
   SQSRELAY_TRY(f, env_.create_file(path));
@@ -53,6 +63,21 @@ result<void> quarantine::open_file() {
   }
   f_ = std::move(f);
   size_ = quarantine_magic.size();
+  return {};
+}
+
+// Reads the entry headers (not the copied bytes), up to the first one that does not fit in
+// the file (a torn entry: new entries go after it).
+result<void> quarantine::load_keys() {
+  uint64_t at = quarantine_magic.size();
+  std::array<char, quarantine_entry_header_size> h{};
+  while (size_ >= at + h.size()) {
+    if (auto r = f_->read_at(at, h); !r) return r;
+    const uint64_t copied = wal::get_u32(h.data() + 24);
+    if (size_ - at - h.size() < copied) break;
+    keys_.insert({wal::get_u32(h.data() + 4), get_u64(h.data() + 8), get_u64(h.data() + 16)});
+    at += h.size() + copied;
+  }
   return {};
 }
 

@@ -8,7 +8,9 @@
 
 #include <filesystem>
 #include <memory>
+#include <set>
 #include <span>
+#include <tuple>
 
 #include "base/result.h"
 #include "wal/env.h"
@@ -20,6 +22,10 @@ class quarantine {
   quarantine(wal::env& e, std::filesystem::path dir, uint64_t copy_budget, bool sync)
       : env_(e), dir_(std::move(dir)), copy_budget_(copy_budget), sync_(sync) {}
 
+  // True when the file already holds an entry for exactly this range: an earlier open
+  // quarantined it (damage stays in its segment until the segment is deleted), so the spool
+  // does not copy it again at every restart.
+  [[nodiscard]] result<bool> known(uint32_t segment, uint64_t offset, uint64_t damaged_length);
   // How many of `damaged_length` bytes add() may still copy.
   uint64_t copy_allowance(uint64_t damaged_length) const;
   // Appends an entry; `copied` holds the first copy_allowance() bytes of the range or fewer.
@@ -29,6 +35,9 @@ class quarantine {
 
  private:
   result<void> open_file();
+  result<void> load_keys();
+
+  using key = std::tuple<uint32_t, uint64_t, uint64_t>;  // segment, offset, damaged length
 
   wal::env& env_;
   const std::filesystem::path dir_;
@@ -37,6 +46,7 @@ class quarantine {
   std::unique_ptr<wal::file> f_;
   uint64_t size_ = 0;
   bool unsynced_ = false;
+  std::set<key> keys_;  // ranges in the file
 };
 
 }  // namespace sqsrelay::spool

@@ -124,9 +124,11 @@ void spool::add_skip(uint32_t segment, range r) {
   skips.insert(at, r);
 }
 
-// Copies (the start of) a damaged range into the quarantine file; returns the bytes copied.
+// Copies (the start of) a damaged range into the quarantine file, unless an earlier open
+// did; returns the bytes copied.
 // Failures are counted, never fatal: the range is skipped either way.
 uint64_t spool::copy_to_quarantine(uint32_t segment, range r) {
+  if (auto k = quarantine_->known(segment, r.begin, r.end - r.begin); k && *k) return 0;
   const uint64_t n = quarantine_->copy_allowance(r.end - r.begin);
   std::string bytes(n, '\0');
   if (n > 0) {

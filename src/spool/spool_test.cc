@@ -371,10 +371,13 @@ TEST_F(spool_test, corrupt_group_is_quarantined_counted_and_stepped_over) {
   EXPECT_EQ(e->damaged_length, group_bytes(g2));
   EXPECT_EQ(std::string(e->copied.begin(), e->copied.end()),
             contents(segment_path(1)).substr(g2_at, group_bytes(g2)));
-  // A second open finds the same damage again, and quarantines it again.
+  // A second open finds the same damage again (it is counted and skipped) but does not
+  // copy it into the quarantine file a second time.
   s.reset();
   s = open();
   EXPECT_EQ(s->recovery().corrupt_ranges, 1u);
+  EXPECT_EQ(s->recovery().quarantined_bytes, 0u);
+  EXPECT_EQ(contents(opts_.dir / quarantine_file_name), q);
   EXPECT_TRUE(read_all(*s).empty());  // 1 and 4 were delivered and persisted at close
 }
 
