@@ -158,6 +158,7 @@ struct body_parser::impl {
   bool preallocated;
   // Reused across requests (cleared, capacity kept).
   std::vector<std::string_view> slices;
+  std::vector<uint8_t> compact_flags;  // per slice: no whitespace outside strings
   std::vector<batch_builder::pending_message> msgs;
   std::vector<batch_builder::pending_attr> attrs;
   std::vector<batch_builder::pending_dead> dead;
@@ -176,8 +177,9 @@ struct body_parser::impl {
                     parse_outcome& out);
   void report_document_error(simdjson::error_code ec, std::string_view body,
                              std::string_view array, parse_outcome& out);
+  // `compact`: `raw` is known to hold no whitespace outside strings (no minify needed).
   void add_element(const route_options& r, dom::element el, std::string_view raw,
-                   uint64_t offset, batch_arena& a, parse_outcome& out);
+                   uint64_t offset, batch_arena& a, parse_outcome& out, bool compact = false);
   bool field_text(dom::element el, const std::string& pointer, std::string_view& out);
   void reject_element(uint32_t index, uint64_t offset, std::string_view reason,
                       std::string detail, std::string_view raw, batch_arena& a,
@@ -266,8 +268,9 @@ void body_parser::impl::parse_json(const route_options& r, std::string_view body
     return;
   }
   slices.clear();
+  compact_flags.clear();
   const char* fail = nullptr;
-  if (array_text.empty() || !json_scan::split_array(array_text, slices, fail)) {
+  if (array_text.empty() || !json_scan::split_array(array_text, slices, fail, &compact_flags)) {
     // simdjson accepted the document, so the scanner should too: an internal limitation.
     out.request_error = true;
     out.reason = "unsupported_json";
@@ -279,9 +282,10 @@ void body_parser::impl::parse_json(const route_options& r, std::string_view body
   size_t i = 0;
   for (dom::element el : arr) {
     if (i >= slices.size()) break;  // counts agree for valid JSON; guard anyway
+    bool is_compact = compact_flags[i];
     std::string_view raw = slices[i++];
     out.elements += 1;
-    add_element(r, el, raw, static_cast<uint64_t>(raw.data() - b), a, out);
+    add_element(r, el, raw, static_cast<uint64_t>(raw.data() - b), a, out, is_compact);
   }
 }
 
@@ -398,7 +402,7 @@ void body_parser::impl::reject_element(uint32_t index, uint64_t offset, std::str
 
 void body_parser::impl::add_element(const route_options& r, dom::element el,
                                     std::string_view raw, uint64_t offset, batch_arena& a,
-                                    parse_outcome& out) {
+                                    parse_outcome& out, bool compact) {
   auto index = static_cast<uint32_t>(out.elements - 1);
   size_t mark = a.size();
   size_t attr_mark = attrs.size();
@@ -412,6 +416,8 @@ void body_parser::impl::add_element(const route_options& r, dom::element el,
   batch_arena::ref body;
   if (r.strings == string_elements::value && el.is_string())
     body = a.append(el.get_string().value_unsafe());
+  else if (compact)
+    body = a.append(raw);
   else
     body = a.append_minified(raw);
 

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <string_view>
 #include <vector>
 
@@ -23,12 +24,15 @@ const char* skip_string(const char* p, const char* end);
 
 // Skips the value starting at `p` (no leading whitespace); returns its end, or nullptr.
 // `max_depth` is raised to the deepest nesting seen (1 for `[]`, 0 for a scalar).
-const char* skip_value(const char* p, const char* end, size_t& max_depth);
+// `saw_space`, when given, tells whether whitespace outside strings occurs in the value.
+const char* skip_value(const char* p, const char* end, size_t& max_depth,
+                       bool* saw_space = nullptr);
 
 // Splits `array` (starting with '[') into its elements' bytes. On failure, `fail` is the
-// first byte that does not fit.
+// first byte that does not fit. `compact`, when given, gets one flag per element: 1 when
+// the element has no whitespace outside strings (its bytes are already minified).
 bool split_array(std::string_view array, std::vector<std::string_view>& out,
-                 const char*& fail);
+                 const char*& fail, std::vector<uint8_t>* compact = nullptr);
 
 // The bytes of the value at JSON Pointer `pointer` in `doc` (which starts at a value), or
 // empty. Object keys are compared as written (a key spelled with escapes does not match).
