@@ -5,6 +5,7 @@
 #include "app/send_cmd.h"
 #include "app/queue_cmd.h"
 #include "app/receive_cmd.h"
+#include "app/run_cmd.h"
 #include "app/serve.h"
 
 int main(int argc, char** argv) {
@@ -38,10 +39,12 @@ int main(int argc, char** argv) {
                     "partial=RATE, seed=N; changeable at run time with POST /_sqsrelay/faults");
   serve->add_option("--tls-cert", so.tls_cert, "PEM certificate chain: serve HTTPS");
   serve->add_option("--tls-key", so.tls_key, "PEM private key for --tls-cert");
-  serve->add_option("--ingest-listen", so.ingest_listen,
-                    "HOST:PORT of the HTTP ingest listener (POST /queues/NAME/messages with a "
-                    "JSON array, NDJSON or one JSON value); 'off' for none")
-      ->capture_default_str();
+  auto* ingest_listen =
+      serve->add_option("--ingest-listen", so.ingest_listen,
+                        "HOST:PORT of the HTTP ingest listener (POST /queues/NAME/messages with a "
+                        "JSON array, NDJSON or one JSON value); 'off' for none. When the default "
+                        "address is taken, serve starts without it (with a warning)")
+          ->capture_default_str();
   serve->add_option("--ingest-token-file", so.ingest_token_file,
                     "File of ingest tokens, one per line, sent as 'Authorization: Bearer T' "
                     "(also $SQSRELAY_INGEST_TOKENS); required to listen beyond loopback");
@@ -63,11 +66,16 @@ int main(int argc, char** argv) {
   sqsrelay::app::queue_options queue_opts;
   auto* queue = sqsrelay::app::add_queue_command(app, queue_opts);
 
+  sqsrelay::app::run_options run_opts;
+  auto* run = sqsrelay::app::add_run_command(app, run_opts);
+
   CLI11_PARSE(app, argc, argv);
   spdlog::set_level(spdlog::level::from_str(log_level));
+  so.ingest_listen_explicit = ingest_listen->count() > 0;
   if (serve->parsed()) return sqsrelay::app::run_serve(so);
   if (send->parsed()) return sqsrelay::app::run_send(send_opts);
   if (receive->parsed()) return sqsrelay::app::run_receive(receive_opts);
   if (queue->parsed()) return sqsrelay::app::run_queue(queue_opts);
+  if (run->parsed()) return sqsrelay::app::run_relay(run_opts);
   return 2;
 }

@@ -288,8 +288,16 @@ int run_serve(const serve_options& o) {
           return ingest->transport_error(status, reason);
         });
     if (auto r = ingest_srv->start(); !r) {
-      spdlog::error("cannot listen on {} (ingest): {}", o.ingest_listen, r.error().message());
-      return 1;
+      if (o.ingest_listen_explicit) {
+        spdlog::error("cannot listen on {} (ingest): {}", o.ingest_listen, r.error().message());
+        return 1;
+      }
+      // The default address is a convenience: another `sqsrelay serve` (tests, a second
+      // instance) may hold it. The SQS endpoint still starts; say so loudly.
+      spdlog::warn("ingest listener not started: {}: {} (set --ingest-listen HOST:PORT, or "
+                   "'off')",
+                   o.ingest_listen, r.error().message());
+      ingest_srv.reset();
     }
   }
   spdlog::info("sqsrelay serve: SQS endpoint {}://{}:{} (account {}, region {}, {}, {} "

@@ -21,6 +21,7 @@ struct serve_options {
   // The HTTP ingest listener (POST /queues/{name}/messages), storing into the embedded
   // queues; empty or "off": none.
   std::string ingest_listen = "127.0.0.1:8080";
+  bool ingest_listen_explicit = false;  // set on the command line: failing to bind is fatal
   std::string ingest_token_file;    // tokens, one per line; also $SQSRELAY_INGEST_TOKENS
   bool ingest_dead_letter = false;  // invalid elements: dead-letter them (default: 400)
   std::string dead_letter_file;     // default: DATA_DIR/dead-letters.ndjson

@@ -105,7 +105,7 @@ class ServerProcess:
         out = open(self.log_path(), "wb")
         self.proc = subprocess.Popen(
             [self.binary, "serve", "--listen", "127.0.0.1:0", "--data-dir", self.data_dir,
-             "--threads", str(self.threads)],
+             "--threads", str(self.threads), "--ingest-listen", "off"],
             stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=self.env)
         out.close()
         deadline = t0 + timeout

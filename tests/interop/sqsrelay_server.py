@@ -36,6 +36,7 @@ DEFAULT_ACCOUNT_ID = "000000000000"
 DEFAULT_REGION = "us-east-1"
 
 _ENDPOINT_RE = re.compile(r"SQS endpoint (https?://[0-9.]+:(\d+))")
+_INGEST_RE = re.compile(r"ingest endpoint (http://[0-9.]+:(\d+))")
 _live_servers = set()
 _live_lock = threading.Lock()
 
@@ -63,7 +64,12 @@ class SqsRelayServer:
     """
 
     def __init__(self, data_dir=None, in_memory=False, credentials=None, account_id=None,
-                 region=None, listen="127.0.0.1:0", extra_args=(), start_timeout=30.0):
+                 region=None, listen="127.0.0.1:0", extra_args=(), start_timeout=30.0,
+                 ingest=False):
+        # ingest=True: also the HTTP ingest listener on an OS-chosen port (ingest_endpoint);
+        # otherwise it is off, so that servers running side by side do not compete for 8080.
+        self.ingest = ingest
+        self.ingest_endpoint = None
         self.in_memory = in_memory
         self.account_id = account_id or DEFAULT_ACCOUNT_ID
         self.region = region or DEFAULT_REGION
@@ -102,6 +108,8 @@ class SqsRelayServer:
             cmd += ["--data-dir", self.data_dir]
         if self.credentials_file:
             cmd += ["--credentials-file", self.credentials_file]
+        if not any(a == "--ingest-listen" for a in self.extra_args):
+            cmd += ["--ingest-listen", "127.0.0.1:0" if self.ingest else "off"]
         return cmd + self.extra_args
 
     def start(self):
@@ -128,6 +136,11 @@ class SqsRelayServer:
                 self.stop()
                 raise ServerError(f"sqsrelay did not log its endpoint within "
                                   f"{self.start_timeout}s:\n{self.log()}")
+        while self.ingest and self.ingest_endpoint is None:
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                self.stop()
+                raise ServerError(f"sqsrelay did not log its ingest endpoint:\n{self.log()}")
+            time.sleep(0.02)
         return self
 
     def _read_output(self):
@@ -135,6 +148,9 @@ class SqsRelayServer:
             line = raw.decode("utf-8", "replace")
             with self._log_lock:
                 self._log.append(line)
+            mi = _INGEST_RE.search(line)
+            if mi:
+                self.ingest_endpoint = mi.group(1)
             if not self._endpoint_seen.is_set():
                 m = _ENDPOINT_RE.search(line)
                 if m:
