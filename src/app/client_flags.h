@@ -14,6 +14,7 @@
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
+#include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
 #include "sqs/session.h"
@@ -62,6 +63,8 @@ inline sqs::session_options session_options_from(const client_flags& f, std::str
 // Opens a session for `queue` and runs `body(session)` on a fresh io_context.
 inline int run_with_session(const client_flags& f, std::string queue,
                             std::function<boost::asio::awaitable<int>(sqs::session&)> body) {
+  // stdout carries the command's output (URLs, JSON, NDJSON); logs and errors go to stderr.
+  spdlog::set_default_logger(spdlog::stderr_color_mt("sqsrelay"));
   boost::asio::io_context ioc{1};
   auto s = sqs::session::open(ioc.get_executor(), session_options_from(f, std::move(queue)));
   if (!s) {

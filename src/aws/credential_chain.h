@@ -28,6 +28,9 @@
 //
 // Secrets never appear in errors or logs (aws::secret_string).
 // Thread-safety: a chain and its providers are used from one executor (single-threaded).
+// Lifetime: a background refresh runs as a detached coroutine on that executor and uses the
+// chain and its HTTP client; destroy the chain only when the executor has no more work (e.g.
+// after io_context::run() returned), never with a refresh in flight.
 #pragma once
 
 #include <chrono>
