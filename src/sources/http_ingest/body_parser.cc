@@ -156,6 +156,7 @@ struct body_parser::impl {
   size_t max_depth;
   dom::parser parser;
   bool preallocated;
+  bool copy = true;  // parse copies (the body lacks padding); see parse()
   // Reused across requests (cleared, capacity kept).
   std::vector<std::string_view> slices;
   std::vector<uint8_t> compact_flags;  // per slice: no whitespace outside strings
@@ -201,9 +202,10 @@ parse_outcome body_parser::impl::parse(const route_options& r, std::string_view 
   attrs.clear();
   dead.clear();
   names.clear();
-  // simdjson reads up to SIMDJSON_PADDING bytes past the end of what it parses.
-  if (body.capacity() < body.size() + simdjson::SIMDJSON_PADDING)
-    body.reserve(body.size() + simdjson::SIMDJSON_PADDING);
+  // simdjson reads up to SIMDJSON_PADDING bytes past the end of what it parses. Without
+  // that much spare capacity, it parses a copy in its own reused buffer (a memcpy; growing
+  // the body instead would cost an allocation per request).
+  copy = body.capacity() - body.size() < simdjson::SIMDJSON_PADDING;
   std::string_view text(body);
   const char* first = json_scan::skip_ws(text.data(), text.data() + text.size());
   if (first == text.data() + text.size()) {
@@ -238,7 +240,7 @@ parse_outcome body_parser::impl::parse(const route_options& r, std::string_view 
 void body_parser::impl::parse_json(const route_options& r, std::string_view body,
                                    batch_arena& a, parse_outcome& out) {
   dom::element root;
-  auto ec = parser.parse(body.data(), body.size(), false).get(root);
+  auto ec = parser.parse(body.data(), body.size(), copy).get(root);
   std::string_view array_text;
   const char* b = body.data();
   const char* e = b + body.size();
@@ -306,7 +308,7 @@ void body_parser::impl::report_document_error(simdjson::error_code ec, std::stri
     size_t depth = 0;
     json_scan::skip_value(slices[i].data(), slices[i].data() + slices[i].size(), depth);
     auto eec = deep ? (depth + 1 > max_depth ? simdjson::DEPTH_ERROR : simdjson::SUCCESS)
-                    : parser.parse(slices[i].data(), slices[i].size(), false).get(ignored);
+                    : parser.parse(slices[i].data(), slices[i].size(), copy).get(ignored);
     if (eec) {
       out.offset = static_cast<uint64_t>(slices[i].data() - body.data());
       out.detail = fmt::format("element {} at byte {}: {}", i, out.offset,
@@ -343,7 +345,7 @@ void body_parser::impl::parse_ndjson(const route_options& r, std::string_view bo
     auto index = static_cast<uint32_t>(out.elements++);
     dom::element el;
     // The line's bytes are followed by the rest of the padded body, so no copy is needed.
-    auto ec = parser.parse(raw.data(), raw.size(), false).get(el);
+    auto ec = parser.parse(raw.data(), raw.size(), copy).get(el);
     if (ec) {
       bool deep = ec == simdjson::DEPTH_ERROR;
       auto detail = fmt::format("line {} (element {}, byte {}): {}", line_no, index, offset,

@@ -58,8 +58,8 @@ class body_parser {
   body_parser(const body_parser&) = delete;
   body_parser& operator=(const body_parser&) = delete;
 
-  // `body` gets capacity for simdjson's padding (may reallocate once); its content is not
-  // changed. `route.attributes[].field`, `group_id_field`, `dedup_id_field` and
+  // `body` is not changed (simdjson parses it in place when its capacity has room for the
+  // padding, else a copy in the parser's own buffer). `route.attributes[].field`, `group_id_field`, `dedup_id_field` and
   // `records_field` must be canonical pointers (field_pointer).
   parse_outcome parse(const route_options& route, std::string_view content_type,
                       std::string& body);

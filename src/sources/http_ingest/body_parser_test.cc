@@ -276,6 +276,23 @@ TEST(BodyParser, ParserIsReusableAcrossRequests) {
   }
 }
 
+TEST(BodyParser, BodiesWithAndWithoutSparePaddingCapacity) {
+  body_parser p(64);
+  for (bool spare : {false, true}) {
+    for (std::string body : {std::string(R"([{"a": 1}, [2]])"), std::string("{\"a\":1}\n[2]\n")}) {
+      if (spare)
+        body.reserve(body.size() + 128);
+      else
+        body.shrink_to_fit();
+      std::string before = body;
+      auto o = p.parse({}, body.front() == '[' ? "application/json" : "application/x-ndjson", body);
+      ASSERT_FALSE(o.request_error) << o.detail;
+      EXPECT_EQ(bodies(o), (std::vector<std::string>{R"({"a":1})", "[2]"})) << spare;
+      EXPECT_EQ(body, before);
+    }
+  }
+}
+
 TEST(FieldPointer, KeysBecomePointers) {
   EXPECT_EQ(field_pointer("ident"), "/ident");
   EXPECT_EQ(field_pointer("position.speed"), "/position.speed");
