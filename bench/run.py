@@ -33,7 +33,8 @@ from collections import Counter
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-BUILD = ROOT / "build" / "release"
+# SQSRELAY_BUILD_DIR: another build tree (e.g. an engineer's own) holding both binaries.
+BUILD = Path(os.environ.get("SQSRELAY_BUILD_DIR", ROOT / "build" / "release"))
 # Replaced by private copies at start (snapshot_binaries) so that a rebuild during the run
 # cannot change, or briefly remove, the binaries being measured.
 SQS_LOAD = BUILD / "bench" / "sqs_load"

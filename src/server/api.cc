@@ -757,18 +757,23 @@ asio::awaitable<outcome> receive_message(handler_env h) {
     (void)co_await async_wait_durable(h.svc.log(), got.lsn);
   std::vector<std::string_view> blobs;
   auto buffers = read_blobs(h.svc.log(), got.messages, blobs);
+  // The reply is written in place: {"Messages":[ ... ]}, or {} when nothing was readable.
+  constexpr std::string_view prefix = R"({"Messages":[)";
   std::string messages;
+  messages.reserve(prefix.size() + 2 + got.messages.size() * 640);
+  messages += prefix;
   size_t count = 0;
   for (size_t i = 0; i < got.messages.size(); ++i) {
     auto m = decode_message(blobs[i]);
     if (!m) continue;  // unreadable (queue purged meanwhile): it is gone
-    separate(messages);
+    if (count) messages.push_back(',');
     append_message(messages, got.messages[i], *m, rr);
     ++count;
   }
   h.counters.received += count;
   if (count == 0) co_return text_outcome("{}");
-  co_return text_outcome(R"({"Messages":[)" + messages + "]}");
+  messages += "]}";
+  co_return text_outcome(std::move(messages));
 }
 
 asio::awaitable<outcome> delete_message(handler_env h) {

@@ -21,7 +21,8 @@ queue::queue(queue_metadata meta, queue_context& ctx)
       name_(meta.name),
       ctx_(ctx),
       meta_(std::move(meta)),
-      attrs_(std::make_shared<const queue_attributes>(meta_.attributes)) {}
+      attrs_(std::make_shared<const queue_attributes>(meta_.attributes)),
+      next_seq_(ctx.next_seq.load()) {}
 
 queue_metadata queue::metadata() const {
   std::lock_guard lock(mu_);
@@ -37,6 +38,11 @@ void queue::update_metadata(const std::function<void(queue_metadata&)>& fn) {
   std::lock_guard lock(mu_);
   fn(meta_);
   attrs_ = std::make_shared<const queue_attributes>(meta_.attributes);
+}
+
+void queue::start_seqs(uint64_t floor) {
+  std::lock_guard lock(mu_);
+  next_seq_ = std::max(floor, max_seq_ + 1);
 }
 
 void queue::mark_deleted() {
@@ -57,7 +63,7 @@ result<uint64_t> queue::send(std::span<const prepared_message> msgs, int64_t now
   put_u16(scratch_, static_cast<uint16_t>(msgs.size()));
   // Blob offsets inside the payload, to turn the record's location into per-message ones.
   std::array<std::pair<uint32_t, uint32_t>, 16> spans{};
-  uint64_t first_seq = ctx_.next_seq.fetch_add(msgs.size());
+  uint64_t first_seq = next_seq_.fetch_add(msgs.size());
   for (size_t i = 0; i < msgs.size(); ++i) {
     size_t len_at = scratch_.size();
     put_u32(scratch_, 0);
@@ -84,15 +90,16 @@ result<uint64_t> queue::send(std::span<const prepared_message> msgs, int64_t now
       e.due_ms = now_ms + int64_t{msgs[i].delay_seconds} * 1000;
       delayed_.push({e.due_ms, seq, 0});
       ++n_delayed_;
-      messages_.emplace(seq, e);
+      messages_.insert(seq, e);
     } else {
       e.state = message_state::ready;
       ready_.push_back(seq);
       ++n_ready_;
       ++became_ready;
-      messages_.emplace(seq, e);
+      messages_.insert(seq, e);
     }
   }
+  max_seq_ = std::max(max_seq_, first_seq + msgs.size() - 1);
   wake_waiters(became_ready);
   return appended->lsn;
 }
@@ -101,6 +108,7 @@ void queue::make_ready(uint64_t seq, message_entry& e) {
   if (e.state == message_state::delayed) --n_delayed_;
   if (e.state == message_state::inflight) --n_inflight_;
   e.state = message_state::ready;
+  e.due_ms = 0;
   ++n_ready_;
   ready_.push_back(seq);
 }
@@ -111,11 +119,11 @@ void queue::promote_due(int64_t now_ms) {
     while (!h.empty() && h.top().due_ms <= now_ms) {
       timed t = h.top();
       h.pop();
-      auto it = messages_.find(t.seq);
-      if (it == messages_.end() || it->second.state != from || it->second.gen != t.gen ||
-          it->second.due_ms != t.due_ms)
+      auto e = messages_.get(t.seq);
+      if (!e || e->state != from || e->gen != t.gen || e->due_ms != t.due_ms)
         continue;  // stale heap entry
-      make_ready(t.seq, it->second);
+      make_ready(t.seq, *e);
+      messages_.put(t.seq, *e);
       ++n;
     }
     return n;
@@ -125,18 +133,20 @@ void queue::promote_due(int64_t now_ms) {
 }
 
 std::string queue::encode_handle(uint64_t seq, const message_entry& e) const {
-  std::string raw;
-  raw.reserve(handle_bytes);
-  put_u64(raw, id_);
-  put_u64(raw, seq);
-  put_u32(raw, e.gen);
-  put_u32(raw, ctx_.epoch);
-  put_u32(raw, e.tag);
-  return base64_encode(raw);
+  // The raw bytes on the stack: one allocation per handle (the base64 text), not two.
+  char raw[handle_bytes];
+  const uint32_t epoch = ctx_.epoch;
+  std::memcpy(raw, &id_, 8);  // little-endian host, as put_u64 writes
+  std::memcpy(raw + 8, &seq, 8);
+  std::memcpy(raw + 16, &e.gen, 4);
+  std::memcpy(raw + 20, &epoch, 4);
+  std::memcpy(raw + 24, &e.tag, 4);
+  return base64_encode(std::string_view(raw, handle_bytes));
 }
 
 std::optional<queue::decoded_handle> queue::decode_handle(std::string_view h) {
-  std::string raw;
+  // Reused per thread: a decoded handle (28 bytes) does not fit the small-string buffer.
+  thread_local std::string raw;
   if (h.size() != 4 * ((handle_bytes + 2) / 3) || !base64_decode(h, raw) ||
       raw.size() != handle_bytes)
     return std::nullopt;
@@ -152,12 +162,11 @@ queue::handle_status queue::resolve_handle(std::string_view h, uint64_t& seq) co
   auto d = decode_handle(h);
   if (!d || d->queue_id != id_) return handle_status::invalid;
   seq = d->seq;
-  auto it = messages_.find(d->seq);
-  if (it == messages_.end() || it->second.tag != d->tag) return handle_status::stale_or_gone;
-  const auto& e = it->second;
+  auto e = messages_.get(d->seq);
+  if (!e || e->tag != d->tag) return handle_status::stale_or_gone;
   // A handle from before a restart still names the latest receive if nobody received the
   // message since.
-  bool current = d->epoch == ctx_.epoch ? e.gen == d->gen : e.gen == 0;
+  bool current = d->epoch == ctx_.epoch ? e->gen == d->gen : e->gen == 0;
   return current ? handle_status::ok : handle_status::stale_or_gone;
 }
 
@@ -171,12 +180,13 @@ queue::receive_result queue::receive(const receive_options& o) {
     return out;
   }
   scratch_.clear();
+  if (!ready_.empty()) out.messages.reserve(static_cast<size_t>(o.max_messages));
   while (out.messages.size() < static_cast<size_t>(o.max_messages) && !ready_.empty()) {
     uint64_t seq = ready_.front();
     ready_.pop_front();
-    auto it = messages_.find(seq);
-    if (it == messages_.end() || it->second.state != message_state::ready) continue;
-    auto& e = it->second;
+    auto found = messages_.get(seq);
+    if (!found || found->state != message_state::ready) continue;
+    message_entry& e = *found;
     if (expired(e, o.now_ms)) {
       --n_ready_;
       erase_locked(seq);
@@ -184,7 +194,7 @@ queue::receive_result queue::receive(const receive_options& o) {
     }
     if (o.dead_letter && meta_.attributes.max_receive_count > 0 &&
         e.receive_count >= static_cast<uint32_t>(meta_.attributes.max_receive_count)) {
-      uint64_t new_seq = ctx_.next_seq.fetch_add(1);
+      uint64_t new_seq = o.dead_letter->allocate_seqs(1);
       put_u64(scratch_, id_);
       put_u64(scratch_, seq);
       put_u64(scratch_, o.dead_letter->id());
@@ -195,7 +205,7 @@ queue::receive_result queue::receive(const receive_options& o) {
       if (appended) {
         out.moved.emplace_back(new_seq, e);
         --n_ready_;
-        messages_.erase(it);
+        messages_.erase(seq);
         out.lsn = appended->lsn;
         continue;
       }
@@ -209,6 +219,7 @@ queue::receive_result queue::receive(const receive_options& o) {
     ++n_inflight_;
     e.due_ms = o.now_ms + int64_t{o.visibility_timeout} * 1000;
     inflight_.push({e.due_ms, seq, e.gen});
+    messages_.put(seq, e);
     out.messages.push_back({seq, e.loc, e.receive_count, e.first_receive_ms,
                             encode_handle(seq, e)});
   }
@@ -226,15 +237,16 @@ void queue::log_receives(const std::vector<received_message>& msgs, int64_t now_
   put_u16(scratch_, static_cast<uint16_t>(msgs.size()));
   for (const auto& m : msgs) put_u64(scratch_, m.seq);
   std::string_view part(scratch_);
-  (void)ctx_.log->append(store_format::receive, std::span(&part, 1));
+  (void)ctx_.log->append(store_format::receive, std::span(&part, 1), 0, wal::sync_mode::lazy);
 }
 
 void queue::note_receive(uint64_t seq, int64_t now_ms) {
   std::lock_guard lock(mu_);
-  auto it = messages_.find(seq);
-  if (it == messages_.end()) return;
-  ++it->second.receive_count;
-  if (it->second.first_receive_ms == 0) it->second.first_receive_ms = now_ms;
+  auto e = messages_.get(seq);
+  if (!e) return;
+  ++e->receive_count;
+  if (e->first_receive_ms == 0) e->first_receive_ms = now_ms;
+  messages_.put(seq, *e);
 }
 
 void queue::unpark(queue_waiter* w) {
@@ -250,10 +262,10 @@ void queue::wake_waiters(size_t n) {
 }
 
 void queue::erase_locked(uint64_t seq) {
-  auto it = messages_.find(seq);
-  if (it == messages_.end()) return;
-  ctx_.log->release(it->second.loc.segment);
-  messages_.erase(it);
+  auto e = messages_.get(seq);
+  if (!e) return;
+  ctx_.log->release(e->loc.segment);
+  messages_.erase(seq);
 }
 
 queue::delete_result queue::delete_messages(std::span<const std::string_view> handles) {
@@ -288,9 +300,11 @@ queue::delete_result queue::delete_messages(std::span<const std::string_view> ha
     return out;
   }
   for (uint16_t i = 0; i < count; ++i) {
-    auto it = messages_.find(seqs[i]);
-    if (it->second.state == message_state::inflight) --n_inflight_;
-    else if (it->second.state == message_state::ready) --n_ready_;
+    message_state state{};
+    uint32_t tag = 0;
+    (void)messages_.peek(seqs[i], state, tag);
+    if (state == message_state::inflight) --n_inflight_;
+    else if (state == message_state::ready) --n_ready_;
     else --n_delayed_;
     erase_locked(seqs[i]);
   }
@@ -305,11 +319,11 @@ std::optional<sqs::api_error> queue::change_visibility(std::string_view handle, 
   uint64_t seq = 0;
   auto st = resolve_handle(handle, seq);
   if (st == handle_status::invalid) return sqs::errors::receipt_handle_is_invalid(handle);
-  auto it = messages_.find(seq);
-  if (it == messages_.end()) return sqs::errors::message_gone_for_visibility(handle);
-  if (st != handle_status::ok || it->second.state != message_state::inflight)
+  auto found = messages_.get(seq);
+  if (!found) return sqs::errors::message_gone_for_visibility(handle);
+  if (st != handle_status::ok || found->state != message_state::inflight)
     return sqs::errors::message_not_inflight();
-  auto& e = it->second;
+  message_entry& e = *found;
   // The visibility timeout counts from the receive and cannot pass 12 hours after it.
   if (now_ms + int64_t{timeout_s} * 1000 > e.last_receive_ms + 43200 * 1000LL)
     return sqs::errors::invalid_parameter_value(fmt::format(
@@ -318,11 +332,13 @@ std::optional<sqs::api_error> queue::change_visibility(std::string_view handle, 
         timeout_s));
   if (timeout_s == 0) {
     make_ready(seq, e);
+    messages_.put(seq, e);
     wake_waiters(1);
     return std::nullopt;
   }
   e.due_ms = now_ms + int64_t{timeout_s} * 1000;
   inflight_.push({e.due_ms, seq, e.gen});
+  messages_.put(seq, e);
   return std::nullopt;
 }
 
@@ -360,9 +376,9 @@ size_t queue::expire(int64_t now_ms) {
   std::lock_guard lock(mu_);
   size_t n = 0;
   while (!ready_.empty()) {
-    auto it = messages_.find(ready_.front());
-    if (it != messages_.end() && it->second.state == message_state::ready) {
-      if (!expired(it->second, now_ms)) break;
+    auto e = messages_.get(ready_.front());
+    if (e && e->state == message_state::ready) {
+      if (!expired(*e, now_ms)) break;
       --n_ready_;
       erase_locked(ready_.front());
       ++n;
@@ -374,21 +390,21 @@ size_t queue::expire(int64_t now_ms) {
 
 bool queue::restore(uint64_t seq, const message_entry& e) {
   std::lock_guard lock(mu_);
-  return messages_.emplace(seq, e).second;
+  max_seq_ = std::max(max_seq_, seq);
+  return messages_.insert(seq, e);
 }
 
 void queue::rebuild(int64_t now_ms) {
   std::lock_guard lock(mu_);
   std::vector<uint64_t> seqs;
   seqs.reserve(messages_.size());
-  for (auto& [seq, e] : messages_) seqs.push_back(seq);
-  std::sort(seqs.begin(), seqs.end());
+  messages_.for_each([&](uint64_t seq, const message_entry&) { seqs.push_back(seq); });
   ready_.clear();
   delayed_ = {};
   inflight_ = {};
   n_ready_ = n_inflight_ = n_delayed_ = 0;
   for (uint64_t seq : seqs) {
-    auto& e = messages_.find(seq)->second;
+    message_entry e = *messages_.get(seq);
     e.gen = 0;
     if (e.due_ms > now_ms && e.receive_count == 0) {
       e.state = message_state::delayed;
@@ -396,9 +412,11 @@ void queue::rebuild(int64_t now_ms) {
       ++n_delayed_;
     } else {
       e.state = message_state::ready;
+      e.due_ms = 0;
       ready_.push_back(seq);
       ++n_ready_;
     }
+    messages_.put(seq, e);
   }
 }
 
@@ -409,10 +427,9 @@ void queue::forget(uint64_t seq) {
 
 std::optional<message_entry> queue::take(uint64_t seq) {
   std::lock_guard lock(mu_);
-  auto it = messages_.find(seq);
-  if (it == messages_.end()) return std::nullopt;
-  message_entry e = it->second;
-  messages_.erase(it);
+  auto e = messages_.get(seq);
+  if (!e) return std::nullopt;
+  messages_.erase(seq);
   return e;
 }
 
@@ -422,9 +439,9 @@ void queue::adopt(uint64_t seq, message_entry e, int64_t now_ms) {
   e.due_ms = now_ms;
   e.state = message_state::delayed;  // counted by make_ready below
   ++n_delayed_;
-  auto [it, inserted] = messages_.insert_or_assign(seq, e);
-  (void)inserted;
-  make_ready(seq, it->second);
+  make_ready(seq, e);
+  messages_.put(seq, e);
+  max_seq_ = std::max(max_seq_, seq);
   wake_waiters(1);
 }
 
@@ -434,7 +451,10 @@ void queue::clear() {
 }
 
 void queue::clear_locked() {
-  for (auto& [seq, e] : messages_) ctx_.log->release(e.loc.segment);
+  // One release per segment rather than per message (each takes the WAL's mutex).
+  std::map<uint32_t, uint32_t> refs;
+  messages_.for_each([&](uint64_t, const message_entry& e) { ++refs[e.loc.segment]; });
+  for (auto [segment, n] : refs) ctx_.log->release(segment, n);
   messages_.clear();
   ready_.clear();
   delayed_ = {};

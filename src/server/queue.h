@@ -1,9 +1,9 @@
 // One standard queue: its metadata and the index of its live messages.
 //
 // Ownership: the message bodies live in the store's WAL; a queue keeps a compact entry per
-// message (location, timestamps, receive state) in an open-addressing map keyed by the
-// message's sequence number, plus a ready deque and two min-heaps (delayed, in flight)
-// whose stale entries are skipped lazily.
+// message (location, timestamps, receive state) in a message_index keyed by the message's
+// sequence number (each queue numbers its own messages, so the seqs are dense), plus a
+// ready deque and two min-heaps (delayed, in flight) whose stale entries are skipped lazily.
 //
 // Thread-safety: every public method locks `mu_`. A caller that appends to the WAL under
 // the lock gets the records' order in the WAL equal to the order of state changes, which
@@ -24,29 +24,14 @@
 #include <variant>
 #include <vector>
 
-#include <boost/unordered/unordered_flat_map.hpp>
-
 #include "base/result.h"
 #include "server/message_codec.h"
+#include "server/message_index.h"
 #include "server/queue_attributes.h"
 #include "sqs/errors.h"
 #include "wal/log.h"
 
 namespace sqsrelay::server {
-
-enum class message_state : uint8_t { delayed, ready, inflight };
-
-struct message_entry {
-  wal::location loc;
-  int64_t sent_ms = 0;
-  int64_t due_ms = 0;  // delayed: visible from; in flight: visibility deadline
-  int64_t first_receive_ms = 0;
-  int64_t last_receive_ms = 0;
-  uint32_t receive_count = 0;
-  uint32_t gen = 0;  // receives since this process started; part of the receipt handle
-  uint32_t tag = 0;  // low bits of the message id: a handle names this message, not its seq
-  message_state state = message_state::ready;
-};
 
 // A long poller parked on a queue. `wake` must be cheap and thread-safe (it posts).
 struct queue_waiter {
@@ -74,9 +59,10 @@ struct queue_metadata {
   int64_t modified_s = 0;
 };
 
-// Shared, process-wide state the queues use: the WAL, the sequence allocator and the
-// receipt-handle epoch (random per process start, so handles from before a restart are
-// recognised as such).
+// Shared, process-wide state the queues use: the WAL, the first sequence number of queues
+// (each queue then allocates its own, from the larger of this and what replay found in it)
+// and the receipt-handle epoch (random per process start, so handles from before a restart
+// are recognised as such).
 struct queue_context {
   wal::log* log = nullptr;
   std::atomic<uint64_t> next_seq{1};
@@ -91,6 +77,10 @@ class queue {
   queue& operator=(const queue&) = delete;
 
   uint64_t id() const { return id_; }
+  // Sequence numbers: each queue allocates its own, increasing, never reused (see
+  // queue_context). start_seqs() sets the first one after replay.
+  uint64_t allocate_seqs(uint64_t n) { return next_seq_.fetch_add(n); }
+  void start_seqs(uint64_t floor);
   const std::string& name() const { return name_; }
 
   queue_metadata metadata() const;
@@ -194,7 +184,9 @@ class queue {
   mutable std::mutex mu_;
   queue_metadata meta_;
   std::shared_ptr<const queue_attributes> attrs_;  // snapshot of meta_.attributes
-  boost::unordered_flat_map<uint64_t, message_entry> messages_;
+  message_index messages_;
+  std::atomic<uint64_t> next_seq_{1};
+  uint64_t max_seq_ = 0;  // highest seq ever indexed (replay included)
   std::deque<uint64_t> ready_;
   min_heap delayed_;
   min_heap inflight_;

@@ -39,6 +39,8 @@ result<void> service::recover(std::string* error) {
   wo.dir = opts_.data_dir / "wal";
   wo.segment_bytes = opts_.segment_bytes;
   wo.sync = opts_.sync && !opts_.in_memory;
+  wo.sync_linger_gap = opts_.sync_linger_gap;
+  wo.sync_linger_max = opts_.sync_linger_max;
   wal::env* env = nullptr;
   if (opts_.in_memory) {
     mem_env_ = wal::make_mem_env();
@@ -83,6 +85,7 @@ result<void> service::recover(std::string* error) {
   ctx_.next_seq = std::max(max_seq_seen_ + 1, wall_us);
   int64_t now = clk_.wall_ms();
   for (auto& [id, q] : by_id_) {
+    q->start_seqs(ctx_.next_seq);
     q->rebuild(now);
     recovery_.messages += q->counts(now).visible + q->counts(now).delayed;
   }
@@ -118,7 +121,7 @@ void service::replay_record(uint8_t type, std::span<const char> payload, wal::lo
       message_entry e;
       e.loc = {loc.segment, len, loc.offset + at};
       e.sent_ms = static_cast<int64_t>(sent);
-      e.due_ms = e.sent_ms + int64_t{delay} * 1000;
+      if (delay > 0) e.due_ms = e.sent_ms + int64_t{delay} * 1000;
       message_id mid;
       std::memcpy(mid.data(), id.data(), mid.size());
       e.tag = message_tag(mid);

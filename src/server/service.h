@@ -5,6 +5,7 @@
 // writes; each queue guards its own messages. Lock order: service -> queue -> WAL.
 #pragma once
 
+#include <chrono>
 #include <filesystem>
 #include <map>
 #include <memory>
@@ -30,6 +31,9 @@ struct service_options {
   std::string region = "us-east-1";
   uint64_t segment_bytes = 64ull << 20;
   std::string url_scheme = "http";  // "https" when the listener serves TLS
+  // Group-commit linger of the WAL (wal::options::sync_linger_gap/_max).
+  std::chrono::microseconds sync_linger_gap{100};
+  std::chrono::microseconds sync_linger_max{1000};
 };
 
 struct recovery_report {

@@ -34,6 +34,11 @@ log::~log() {
 
 result<log::appended> log::append(uint8_t type, std::span<const std::string_view> parts,
                                   uint32_t refs) {
+  return append(type, parts, refs, sync_mode::now);
+}
+
+result<log::appended> log::append(uint8_t type, std::span<const std::string_view> parts,
+                                  uint32_t refs, sync_mode mode) {
   uint64_t payload = 0;
   for (std::string_view p : parts) payload += p.size();
   if (payload > UINT32_MAX) return errc::record_too_large;
@@ -45,7 +50,7 @@ result<log::appended> log::append(uint8_t type, std::span<const std::string_view
   // some (also when the append failed after rolling). A futex wake per append would cost a
   // syscall and a context switch per request.
   const bool had_work = has_sync_work();
-  result<appended> a = append_locked(type, parts, payload, refs);
+  result<appended> a = append_locked(type, parts, payload, refs, mode);
   const bool wake = !had_work && has_sync_work();
   lock.unlock();
   if (wake) work_cv_.notify_one();
@@ -53,7 +58,7 @@ result<log::appended> log::append(uint8_t type, std::span<const std::string_view
 }
 
 result<log::appended> log::append_locked(uint8_t type, std::span<const std::string_view> parts,
-                                         uint64_t payload, uint32_t refs) {
+                                         uint64_t payload, uint32_t refs, sync_mode mode) {
   const uint64_t bytes = record_header_size + payload;
   if (needs_roll(bytes)) {
     if (auto r = roll(); !r) return r.error();
@@ -70,10 +75,12 @@ result<log::appended> log::append_locked(uint8_t type, std::span<const std::stri
   last_lsn_.store(lsn, std::memory_order_release);
   if (opts_.sync) {
     mark_unsynced(active_);
+    if (mode == sync_mode::now) wanted_lsn_ = lsn;
   } else {
     durable_lsn_.store(lsn, std::memory_order_release);
   }
   ++stats_.appends;
+  if (mode == sync_mode::lazy) ++stats_.lazy_appends;
   stats_.bytes += bytes;
   return appended{lsn, {seg.number, static_cast<uint32_t>(payload), offset + record_header_size}};
 }
@@ -157,10 +164,16 @@ void log::when_durable(uint64_t lsn, durable_callback done) {
   } else if (lsn > last_lsn()) {
     ec = errc::bad_lsn;
   } else {
-    // An unsynced append up to lsn exists, so the sync thread will reach it.
+    // An unsynced append up to lsn exists; if it was lazy, ask for a group commit.
     waiters_.push_back({lsn, std::move(done)});
     std::push_heap(waiters_.begin(), waiters_.end(),
                    [](const waiter& a, const waiter& b) { return a.lsn > b.lsn; });
+    if (wanted_lsn_ < lsn) {
+      const bool had_work = has_sync_work();
+      wanted_lsn_ = lsn;
+      lock.unlock();
+      if (!had_work) work_cv_.notify_one();
+    }
     return;
   }
   lock.unlock();

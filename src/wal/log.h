@@ -25,6 +25,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <filesystem>
@@ -62,7 +63,23 @@ struct options {
   // removed (then the directory synced, unless !sync): lets the owner account for freed space.
   // Must not call the log's destructor; may call its other methods.
   std::function<void(uint32_t segment)> on_deleted;
+  // Group-commit linger (0: off, the default: each sync starts as soon as there is work).
+  // With it on, once the sync thread has work it waits while appends keep arriving: it
+  // sleeps `sync_linger_gap` at a time and starts the fdatasync after a gap with no new
+  // append, or `sync_linger_max` after it woke, whichever comes first. An fdatasync costs
+  // far more CPU than an append, so at high load one sync covering many appends is cheaper;
+  // a lone append (the previous sync covered one append and one is waiting) never lingers,
+  // so the latency of a quiet log does not change.
+  std::chrono::microseconds sync_linger_gap{0};
+  std::chrono::microseconds sync_linger_max{0};
 };
+
+// How an append asks for durability. `now`: the sync thread starts a group commit for it.
+// `lazy`: it does not: the record becomes durable with the next group commit that something
+// else starts (an append with `now`, a when_durable() on it or a later lsn, a segment roll)
+// or when the log is closed. For records whose loss in a crash is acceptable and that are
+// frequent, such as statistics: they then cost no fdatasync of their own.
+enum class sync_mode : uint8_t { now, lazy };
 
 struct recovery_stats {
   uint64_t records = 0;          // intact records replayed
@@ -86,6 +103,9 @@ class log {
     uint64_t appends = 0;
     uint64_t bytes = 0;  // record bytes written, headers included
     uint64_t syncs = 0;  // group commits (each one fdatasync per unsynced segment)
+    uint64_t lazy_appends = 0;    // appends with sync_mode::lazy (included in `appends`)
+    uint64_t synced_appends = 0;  // appends made durable by the group commits so far
+    uint64_t linger_waits = 0;    // sleeps of the sync thread while lingering
     uint64_t segments_created = 0;
     uint64_t segments_deleted = 0;
     uint64_t sync_errors = 0;
@@ -124,9 +144,13 @@ class log {
   [[nodiscard]] result<appended> append(uint8_t type, std::string_view payload, uint32_t refs = 0) {
     return append(type, std::span<const std::string_view>(&payload, 1), refs);
   }
+  // The same with a choice of sync_mode (see there); append(type, parts, refs) is `now`.
+  [[nodiscard]] result<appended> append(uint8_t type, std::span<const std::string_view> parts,
+                                        uint32_t refs, sync_mode mode);
 
   // Calls done(ec) once every record with lsn <= `lsn` is durable (ec empty), or with the
-  // error that made the log fail. Runs on the sync thread, or inline when the answer is
+  // error that made the log fail. Starts a group commit if none would cover `lsn` (lazy
+  // appends). Runs on the sync thread, or inline when the answer is
   // already known (already durable, failed, or errc::bad_lsn for an lsn never appended).
   // done must not block for long: the next group commit waits for it.
   void when_durable(uint64_t lsn, durable_callback done);
@@ -172,7 +196,7 @@ class log {
 
   // Appending (log.cc); all require mu_.
   result<appended> append_locked(uint8_t type, std::span<const std::string_view> parts,
-                                 uint64_t payload, uint32_t refs);
+                                 uint64_t payload, uint32_t refs, sync_mode mode);
   bool needs_roll(uint64_t record_bytes) const;
   result<void> roll();
   result<std::shared_ptr<segment_state>> create_segment(uint32_t number);
@@ -184,6 +208,7 @@ class log {
   // The sync thread (log_sync.cc).
   void sync_loop();
   bool has_sync_work() const;  // requires mu_
+  void linger(std::unique_lock<std::mutex>& lock);
   void sync_batch(std::unique_lock<std::mutex>& lock);
   error_code sync_files(bool dir);  // syncs syncing_; runs without mu_
   void run_callbacks(std::unique_lock<std::mutex>& lock);
@@ -210,6 +235,8 @@ class log {
   uint64_t next_segment_ = 0;                                    // guarded by mu_
   std::vector<std::shared_ptr<segment_state>> unsynced_;  // with data not synced; guarded by mu_
   bool dir_unsynced_ = false;             // a segment was created since the last dir sync; mu_
+  uint64_t wanted_lsn_ = 0;  // highest lsn a group commit is owed for (not lazy); mu_
+  uint64_t last_group_ = 0;  // appends the last group commit covered; mu_
   std::string buf_;                       // record being appended, reused; guarded by mu_
   std::vector<waiter> waiters_;           // min-heap on lsn; guarded by mu_
   error_code failed_;                     // guarded by mu_

@@ -13,7 +13,8 @@ void log::sync_loop() {
   std::unique_lock lock(mu_);
   for (;;) {
     if (has_sync_work()) {
-      sync_batch(lock);
+      linger(lock);
+      if (has_sync_work()) sync_batch(lock);
     } else if (failed_ && !waiters_.empty()) {
       run_callbacks(lock);
     } else if (stopping_) {
@@ -24,13 +25,36 @@ void log::sync_loop() {
   }
 }
 
-bool log::has_sync_work() const { return !failed_ && (!unsynced_.empty() || dir_unsynced_); }
+// Work is unsynced data that someone waits for: a `now` append, a waiter, a new segment's
+// directory entry, or, when stopping, anything unsynced (lazy appends included).
+bool log::has_sync_work() const {
+  if (failed_ || (unsynced_.empty() && !dir_unsynced_)) return false;
+  return wanted_lsn_ > durable_lsn() || dir_unsynced_ || stopping_;
+}
+
+// Waits while appends keep arriving (options::sync_linger_gap/_max), so that one fdatasync
+// covers them all. Appends do not wake the thread while it has work, so each step is one
+// timed sleep; a lone append (the last group was one append, one is pending) does not wait.
+void log::linger(std::unique_lock<std::mutex>& lock) {
+  if (opts_.sync_linger_gap.count() <= 0 || stopping_) return;
+  if (last_lsn() - durable_lsn() <= 1 && last_group_ <= 1) return;
+  const auto deadline = std::chrono::steady_clock::now() + opts_.sync_linger_max;
+  for (;;) {
+    const uint64_t seen = last_lsn();
+    const auto until = std::min(std::chrono::steady_clock::now() + opts_.sync_linger_gap, deadline);
+    ++stats_.linger_waits;
+    work_cv_.wait_until(lock, until);
+    if (stopping_ || failed_ || last_lsn() == seen || std::chrono::steady_clock::now() >= deadline)
+      return;
+  }
+}
 
 // Syncs every segment written since the last batch, then the directory if a segment was
 // created, and publishes the lsn that was last when the batch was taken. Appends continue
 // meanwhile and go into the next batch.
 void log::sync_batch(std::unique_lock<std::mutex>& lock) {
   const uint64_t target = last_lsn();
+  const uint64_t before = durable_lsn();
   syncing_.swap(unsynced_);
   for (const auto& seg : syncing_) seg->unsynced = false;
   const bool dir = std::exchange(dir_unsynced_, false);
@@ -44,6 +68,8 @@ void log::sync_batch(std::unique_lock<std::mutex>& lock) {
     fail(ec);
   } else {
     durable_lsn_.store(std::max(target, durable_lsn()), std::memory_order_release);
+    last_group_ = target - before;
+    stats_.synced_appends += target - before;
     wake_reclaimer_if_ready();  // a release may have been waiting for this
   }
   run_callbacks(lock);

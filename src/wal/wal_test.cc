@@ -242,6 +242,101 @@ TEST_F(wal_test, closing_the_log_makes_everything_appended_durable) {
   EXPECT_EQ(got, written_);
 }
 
+TEST_F(wal_test, lazy_appends_start_no_sync_but_ride_on_the_next_one) {
+  auto l = open_replayed();
+  EXPECT_EQ(wait_durable(*l, put(*l, 1).lsn), error_code{});
+  const uint64_t syncs = env_.calls(fault_env::op::sync);
+  const std::string lazy = payload_for(2, 50);
+  std::string_view part(lazy);
+  auto a = l->append(2, std::span(&part, 1), 0, sync_mode::lazy);
+  ASSERT_TRUE(a);
+  std::this_thread::sleep_for(20ms);
+  EXPECT_EQ(env_.calls(fault_env::op::sync), syncs);  // nobody asked: no fdatasync
+  EXPECT_LT(l->durable_lsn(), a->lsn);
+  auto b = put(*l, 3);  // a `now` append syncs both
+  EXPECT_EQ(wait_durable(*l, b.lsn), error_code{});
+  EXPECT_GE(l->durable_lsn(), a->lsn);
+  auto st = l->get_stats();
+  EXPECT_EQ(st.lazy_appends, 1u);
+  EXPECT_EQ(st.synced_appends, 3u);
+}
+
+TEST_F(wal_test, waiting_for_a_lazy_append_syncs_it) {
+  auto l = open_replayed();
+  const std::string lazy = payload_for(1, 50);
+  std::string_view part(lazy);
+  auto a = l->append(1, std::span(&part, 1), 0, sync_mode::lazy);
+  ASSERT_TRUE(a);
+  EXPECT_EQ(wait_durable(*l, a->lsn), error_code{});
+  EXPECT_GE(env_.calls(fault_env::op::sync), 1u);
+}
+
+TEST_F(wal_test, lazy_appends_are_lost_in_a_crash_only_if_nothing_synced_them) {
+  auto l = open_replayed();
+  const std::string p1 = payload_for(1, 40), p2 = payload_for(2, 40);
+  std::string_view v1(p1), v2(p2);
+  ASSERT_TRUE(l->append(1, std::span(&v1, 1), 0, sync_mode::lazy));
+  EXPECT_EQ(wait_durable(*l, put(*l, 5).lsn), error_code{});  // syncs the lazy one too
+  ASSERT_TRUE(l->append(2, std::span(&v2, 1), 0, sync_mode::lazy));
+  std::this_thread::sleep_for(20ms);
+  crash(l);
+  std::vector<record> got;
+  l = open_replayed(&got);
+  ASSERT_EQ(got.size(), 2u);
+  EXPECT_EQ(got[0].payload, p1);
+  EXPECT_EQ(got[1], written_[0]);
+}
+
+TEST_F(wal_test, closing_the_log_makes_lazy_appends_durable) {
+  auto l = open_replayed();
+  const std::string p = payload_for(1, 40);
+  std::string_view v(p);
+  ASSERT_TRUE(l->append(1, std::span(&v, 1), 0, sync_mode::lazy));
+  l.reset();
+  env_.crash();
+  env_.restart();
+  std::vector<record> got;
+  l = open_replayed(&got);
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0].payload, p);
+}
+
+TEST_F(wal_test, linger_gathers_appends_that_keep_arriving_into_one_sync) {
+  opts_.sync_linger_gap = 200ms;
+  opts_.sync_linger_max = 5s;
+  auto l = open_replayed();
+  // The first sync is held while two more appends land, so the next wake-up finds more
+  // than a lone append waiting and lingers.
+  env_.hold_syncs();
+  put(*l, 1);
+  std::this_thread::sleep_for(5ms);
+  put(*l, 2);
+  put(*l, 3);
+  env_.release_syncs();
+  std::atomic<uint64_t> ok{0};
+  for (uint64_t i = 0; i < 20; ++i) {
+    auto a = put(*l, 10 + i);
+    l->when_durable(a.lsn, [&](error_code ec) { ok += ec ? 0 : 1; });
+    std::this_thread::sleep_for(1ms);  // well inside the gap: the sync thread keeps waiting
+  }
+  EXPECT_TRUE(eventually([&] { return ok == 20; }));
+  auto st = l->get_stats();
+  EXPECT_LE(st.syncs, 3u) << "linger_waits " << st.linger_waits;
+  EXPECT_GE(st.linger_waits, 1u);
+}
+
+TEST_F(wal_test, linger_never_delays_a_lone_append) {
+  opts_.sync_linger_gap = 500ms;
+  opts_.sync_linger_max = 5s;
+  auto l = open_replayed();
+  for (uint64_t i = 0; i < 3; ++i) {
+    const auto t0 = std::chrono::steady_clock::now();
+    EXPECT_EQ(wait_durable(*l, put(*l, i).lsn), error_code{});
+    EXPECT_LT(std::chrono::steady_clock::now() - t0, 400ms);
+  }
+  EXPECT_EQ(l->get_stats().linger_waits, 0u);
+}
+
 TEST_F(wal_test, torn_tail_is_truncated_and_appends_continue_after_it) {
   auto l = open_replayed();
   for (uint64_t id = 0; id < 5; ++id) put(*l, id, 30);
