@@ -55,17 +55,17 @@ struct run_state {
   bool print_failures = true;
 };
 
-void print_failure(run_state& st, uint64_t record, const outcome& o) {
+void print_failure(run_state& st, uint64_t line, const outcome& o) {
   if (!st.print_failures) return;
   if (st.printed.fetch_add(1) >= max_printed_failures) {
     st.not_printed.fetch_add(1);
     return;
   }
   if (o.reason) {
-    fmt::print(stderr, "sqsrelay send: record {}: dead-lettered: {} ({}): {}\n", record,
+    fmt::print(stderr, "sqsrelay send: line {}: dead-lettered: {} ({}): {}\n", line,
                to_string(o.reason->reason), o.reason->code, o.reason->message);
   } else {
-    fmt::print(stderr, "sqsrelay send: record {}: {}\n", record, to_string(o.what));
+    fmt::print(stderr, "sqsrelay send: line {}: {}\n", line, to_string(o.what));
   }
 }
 
@@ -84,8 +84,13 @@ void draw_progress(const sender_counters& c, double secs, bool final_line) {
 // Checks that the queue exists (a typo must not dead-letter a whole file) and returns its URL.
 result<std::string> resolve_queue(asio::io_context& io, sqs::client& client,
                                   const std::string& queue, std::string& error) {
-  auto fut = asio::co_spawn(io, client.resolve_queue(queue), asio::use_future);
-  auto r = fut.get();
+  // Throttling, 5xx and network errors are retried (capped exponential backoff, ~1 min in
+  // all); a queue that does not exist is not.
+  auto r = asio::co_spawn(io, client.resolve_queue(queue), asio::use_future).get();
+  for (int attempt = 1; !r && r.error().retryable && attempt < 12; ++attempt) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(std::min(50 << attempt, 8000)));
+    r = asio::co_spawn(io, client.resolve_queue(queue), asio::use_future).get();
+  }
   if (!r) {
     error = r.error().message.empty() ? r.error().code : r.error().message;
     return error_code(ENOENT, boost::system::generic_category());
@@ -164,6 +169,11 @@ CLI::App* add_send_command(CLI::App& app, send_options& o) {
   cmd->add_option("--max-attempts", o.max_attempts,
                   "Calls per message before it is dead-lettered (0: until the drain timeout)")
       ->capture_default_str();
+  cmd->add_option("--backoff-base-ms", o.backoff_base_ms,
+                  "Retry backoff: the first wait's ceiling (doubles per attempt, full jitter)")
+      ->capture_default_str();
+  cmd->add_option("--backoff-cap-ms", o.backoff_cap_ms, "Retry backoff: the longest wait")
+      ->capture_default_str();
   cmd->add_option("--drain-timeout", o.drain_timeout_s,
                   "Seconds to keep delivering after the input ends; what is left is abandoned")
       ->capture_default_str();
@@ -232,6 +242,8 @@ int run_send(const send_options& o) {
   so.linger = std::chrono::microseconds(static_cast<int64_t>(o.linger_ms * 1000));
   so.window.max = co.max_connections;
   so.max_attempts = o.max_attempts;
+  so.backoff.base = std::chrono::microseconds(static_cast<int64_t>(o.backoff_base_ms * 1000));
+  so.backoff.cap = std::chrono::microseconds(static_cast<int64_t>(o.backoff_cap_ms * 1000));
   so.dead_letter_queue = o.dead_letter_queue;
   sender s(io.get_executor(), (*conn)->transport(), so, dead_letters.get());
 
@@ -241,10 +253,10 @@ int run_send(const send_options& o) {
   rejection bad_input{reject_reason::invalid_input, "InvalidInput", ""};
   message_reader reader(
       ro,
-      [&](outbound_message&& m, uint64_t record) {
+      [&](outbound_message&& m, uint64_t, uint64_t line) {
         if (!o.group_id.empty() && m.group_id.empty()) m.group_id = o.group_id;
-        completion done = [&st, record](const outcome& out) {
-          if (!out.delivered()) print_failure(st, record, out);
+        completion done = [&st, line](const outcome& out) {  // small: no allocation
+          if (!out.delivered()) print_failure(st, line, out);
         };
         s.submit(queue, std::move(m), std::move(done));
       },
@@ -341,11 +353,13 @@ int run_send(const send_options& o) {
         "{{\"messages\":{},\"delivered\":{},\"dead_lettered\":{},\"abandoned\":{},"
         "\"input_errors\":{},\"api_calls\":{},\"calls_per_message\":{:.5f},"
         "\"entries_per_call\":{:.3f},\"billing_units\":{},\"retried\":{},\"throttled\":{},"
-        "\"request_errors\":{},\"missing_entries\":{},\"seconds\":{:.4f},\"msgs_per_s\":{:.1f},"
-        "\"window\":{}}}\n",
+        "\"request_errors\":{},\"missing_entries\":{},\"entry_failures\":{},"
+        "\"unknown_entries\":{},\"max_backoff_ms\":{:.3f},\"seconds\":{:.4f},"
+        "\"msgs_per_s\":{:.1f},\"window\":{},\"max_window\":{}}}\n",
         c.accepted, c.delivered, c.dead_lettered, c.abandoned, st.input_errors.load(),
         c.api_calls, per_msg, per_call, c.billing_units, c.retried, c.throttled,
-        c.request_errors, c.missing_entries, secs, msgs_s, c.window);
+        c.request_errors, c.missing_entries, c.entry_failures, c.unknown_entries,
+        static_cast<double>(c.max_backoff_us) / 1000.0, secs, msgs_s, c.window, c.max_window);
     std::fflush(stdout);
   }
   bool all_ok = c.delivered == c.accepted && st.input_errors.load() == 0 && read_error == 0 &&

@@ -27,6 +27,8 @@ struct send_options {
   double linger_ms = 5;
   unsigned max_in_flight = 256;
   unsigned max_attempts = 0;
+  double backoff_base_ms = 25;
+  double backoff_cap_ms = 5000;
   double drain_timeout_s = 300;
   bool no_progress = false;
   bool progress = false;

@@ -291,7 +291,7 @@ void message_reader::emit(std::string_view text, uint64_t line, uint64_t offset)
   outbound_message m;
   if (format_ == input_format::lines) {
     m.body = std::string(text);
-    on_message_(std::move(m), records_);
+    on_message_(std::move(m), records_, line);
     return;
   }
   auto doc = json_->parser.parse(text.data(), text.size());
@@ -334,7 +334,7 @@ void message_reader::emit(std::string_view text, uint64_t line, uint64_t offset)
     m.group_id = text_of(v);
   if (!o_.dedup_pointer.empty() && root.at_pointer(o_.dedup_pointer).get(v) == simdjson::SUCCESS)
     m.dedup_id = text_of(v);
-  on_message_(std::move(m), records_);
+  on_message_(std::move(m), records_, line);
 }
 
 void message_reader::error(std::string what, std::string_view raw, uint64_t line,

@@ -63,7 +63,8 @@ struct input_error {
 
 class message_reader {
  public:
-  using message_fn = std::function<void(outbound_message&&, uint64_t record)>;
+  // `record` counts records (1-based); `line` is where the record starts (1-based).
+  using message_fn = std::function<void(outbound_message&&, uint64_t record, uint64_t line)>;
   using error_fn = std::function<void(const input_error&)>;
 
   message_reader(reader_options o, message_fn on_message, error_fn on_error);

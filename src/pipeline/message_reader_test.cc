@@ -9,6 +9,7 @@ struct collected {
   std::vector<outbound_message> messages;
   std::vector<input_error> errors;
   std::vector<std::string> error_raw;
+  std::vector<uint64_t> lines;
 };
 
 // Feeds `input` in pieces of `step` bytes (1 = byte by byte: every state crosses a boundary).
@@ -16,7 +17,11 @@ collected read_all(std::string_view input, reader_options o, size_t step,
                    input_format* detected = nullptr) {
   collected c;
   message_reader r(
-      std::move(o), [&](outbound_message&& m, uint64_t) { c.messages.push_back(std::move(m)); },
+      std::move(o),
+      [&](outbound_message&& m, uint64_t, uint64_t line) {
+        c.messages.push_back(std::move(m));
+        c.lines.push_back(line);
+      },
       [&](const input_error& e) {
         c.errors.push_back(e);
         c.error_raw.emplace_back(e.raw.substr(0, 200));
@@ -39,6 +44,7 @@ TEST(MessageReader, PlainLinesWithCrLfBlankLinesAndNoFinalNewline) {
     auto c = read_all("alpha\r\n\nbeta gamma\n  \nlast", {}, step, &f);
     EXPECT_EQ(f, input_format::lines);
     EXPECT_EQ(bodies(c), (std::vector<std::string>{"alpha", "beta gamma", "  ", "last"}));
+    EXPECT_EQ(c.lines, (std::vector<uint64_t>{1, 3, 4, 5}));
     EXPECT_TRUE(c.errors.empty());
   }
 }

@@ -51,7 +51,7 @@ struct probe {
       api_calls{0}, entries_sent{0}, billing_units{0}, payload_bytes{0}, request_errors{0},
       throttled{0}, entry_failures{0}, missing_entries{0}, unknown_entries{0},
       limit_lookups{0}, limit_lookup_errors{0}, dead_letter_write_errors{0}, in_flight{0},
-      window{0};
+      window{0}, max_window{0}, max_backoff_us{0};
   static void add(std::atomic<uint64_t>& c, uint64_t n = 1) {
     c.fetch_add(n, std::memory_order_relaxed);
   }
@@ -155,8 +155,10 @@ class sender_engine : public std::enable_shared_from_this<sender_engine> {
     c.limit_lookups = ld(probe_.limit_lookups);
     c.limit_lookup_errors = ld(probe_.limit_lookup_errors);
     c.dead_letter_write_errors = ld(probe_.dead_letter_write_errors);
+    c.max_backoff_us = ld(probe_.max_backoff_us);
     c.in_flight = ld(probe_.in_flight);
     c.window = ld(probe_.window);
+    c.max_window = ld(probe_.max_window);
     std::lock_guard lock(in_mu_);
     c.pending = pending_msgs_;
     c.pending_bytes = pending_bytes_;
@@ -178,6 +180,16 @@ class sender_engine : public std::enable_shared_from_this<sender_engine> {
 
   void process_due() {
     auto now = clock_.steady();
+    for (size_t i = 0; i < limit_retries_.size();) {
+      if (limit_retries_[i].first > now) {
+        ++i;
+        continue;
+      }
+      uint32_t qid = limit_retries_[i].second;
+      limit_retries_[i] = limit_retries_.back();
+      limit_retries_.pop_back();
+      fetch_limit(qid, queue(qid));
+    }
     while (!retries_.empty() && retries_.top().due <= now) {
       uint32_t idx = retries_.top().item;
       retries_.pop();
@@ -206,6 +218,7 @@ class sender_engine : public std::enable_shared_from_this<sender_engine> {
     }
     ready_.clear();
     retries_ = {};
+    limit_retries_.clear();
     dl_batch_.clear();
     for (auto& q : queues_) {
       if (!q) continue;
@@ -246,6 +259,7 @@ class sender_engine : public std::enable_shared_from_this<sender_engine> {
     size_t limit = 0;
     bool limit_known = false;
     bool limit_fetching = false;
+    uint32_t limit_attempts = 0;
     steady_time limit_at{};
     std::vector<uint32_t> waiting;  // items that arrived before the limit was known
     std::array<uint32_t, sqs::max_batch_entries> open{};
@@ -406,6 +420,18 @@ class sender_engine : public std::enable_shared_from_this<sender_engine> {
     queue_state& q = queue(qid);
     q.limit_fetching = false;
     q.limit_at = clock_.steady();
+    if (!r && r.error() == boost::system::errc::operation_would_block) {
+      // Throttled or unreachable: ask again after a backoff; messages keep waiting (sending
+      // them against a guessed limit would dead-letter oversize ones for the wrong reason).
+      probe::add(probe_.limit_lookup_errors);
+      q.limit_attempts = std::min<uint32_t>(q.limit_attempts + 1, 30);
+      auto due = clock_.steady() + backoff_delay(o_.backoff, q.limit_attempts, *rnd_);
+      limit_retries_.emplace_back(due, qid);
+      q.limit_fetching = true;  // until the retry's answer
+      after_event();
+      return;
+    }
+    q.limit_attempts = 0;
     if (r) {
       q.limit = *r;
     } else {
@@ -589,6 +615,8 @@ class sender_engine : public std::enable_shared_from_this<sender_engine> {
     else
       window_.on_success(latency, backlog, now);
     probe_.window.store(window_.limit(), std::memory_order_relaxed);
+    if (window_.limit() > probe_.max_window.load(std::memory_order_relaxed))
+      probe_.max_window.store(window_.limit(), std::memory_order_relaxed);
     schedule_retries(now);
     for (uint8_t i = 0; i < b.n; ++i) maybe_free(b.items[i]);
     after_event();
@@ -674,7 +702,11 @@ class sender_engine : public std::enable_shared_from_this<sender_engine> {
     if (retry_group_.empty()) return;
     uint32_t attempt = 1;
     for (uint32_t idx : retry_group_) attempt = std::max(attempt, items_[idx].attempts);
-    auto due = now + backoff_delay(o_.backoff, attempt, *rnd_);
+    auto delay = backoff_delay(o_.backoff, attempt, *rnd_);
+    auto us = static_cast<uint64_t>(delay.count());
+    if (us > probe_.max_backoff_us.load(std::memory_order_relaxed))
+      probe_.max_backoff_us.store(us, std::memory_order_relaxed);
+    auto due = now + delay;
     for (uint32_t idx : retry_group_) retries_.push(retry_entry{due, idx});
     probe::add(probe_.retried, retry_group_.size());
     retry_group_.clear();
@@ -686,6 +718,7 @@ class sender_engine : public std::enable_shared_from_this<sender_engine> {
       if (!next || t < *next) next = t;
     };
     if (!retries_.empty()) consider(retries_.top().due);
+    for (const auto& lr : limit_retries_) consider(lr.first);
     if (o_.linger.count() > 0 && !urgent_.load()) {
       for (auto& q : queues_)
         if (q && q->open_n > 0) consider(q->opened_at + o_.linger);
@@ -761,6 +794,7 @@ class sender_engine : public std::enable_shared_from_this<sender_engine> {
   uint32_t in_flight_ = 0;
   std::priority_queue<retry_entry, std::vector<retry_entry>, std::greater<>> retries_;
   std::vector<uint32_t> retry_group_;
+  std::vector<std::pair<steady_time, uint32_t>> limit_retries_;  // (due, queue id)
   std::vector<uint32_t> dl_batch_;
   size_t released_msgs_ = 0;
   size_t released_bytes_ = 0;

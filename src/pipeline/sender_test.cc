@@ -263,6 +263,22 @@ TEST_F(SenderTest, MessagesWaitForTheQueueLimitAndFallBackWhenItCannotBeRead) {
   EXPECT_EQ(s->counters().limit_lookup_errors, 1u);
 }
 
+TEST_F(SenderTest, ARetryableLimitLookupFailureIsRetriedAndMessagesWait) {
+  fake.limits["q"] = result<size_t>(boost::system::errc::make_error_code(
+      boost::system::errc::operation_would_block));
+  make();
+  submit("q", msg(std::string(2000, 'a')));
+  run();
+  EXPECT_EQ(fake.limit_requests, 1);
+  fake.limits["q"] = size_t{1024};  // the next lookup succeeds
+  advance(milliseconds(10));         // the first backoff ceiling
+  EXPECT_EQ(fake.limit_requests, 2);
+  advance(milliseconds(5));
+  EXPECT_TRUE(fake.calls.empty());  // checked against the real limit, not a guess
+  ASSERT_EQ(rec.by_body[std::string(2000, 'a')].size(), 1u);
+  EXPECT_EQ(rec.by_body[std::string(2000, 'a')][0].reason->reason, reject_reason::oversize);
+}
+
 TEST_F(SenderTest, RetriesOnlyFailedAndMissingEntriesAndDeadLettersSenderFaults) {
   make();
   for (int i = 0; i < 10; ++i) submit("q", msg("m" + std::to_string(i)));

@@ -70,7 +70,10 @@ asio::awaitable<void> run_limit(sqs::client& client, std::string queue,
   if (!r) {
     spdlog::warn("sender: GetQueueAttributes(MaximumMessageSize) for {}: {}", queue,
                  r.error().message);
-    done(result<size_t>(error_code(EIO, boost::system::generic_category())));
+    auto ec = r.error().retryable || r.error().kind == sqs::error_kind::credentials
+                  ? boost::system::errc::operation_would_block
+                  : boost::system::errc::permission_denied;
+    done(result<size_t>(boost::system::errc::make_error_code(ec)));
     co_return;
   }
   done(result<size_t>(r->max_message_size));

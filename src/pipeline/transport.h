@@ -68,8 +68,9 @@ class batch_transport {
   virtual void send_batch(const std::string& queue, std::span<const batch_entry> entries,
                           std::function<void(batch_reply)> done) = 0;
 
-  // The queue's live MaximumMessageSize (GetQueueAttributes), or an error (e.g. the queue
-  // does not exist). `done` runs exactly once, on the sender's executor.
+  // The queue's live MaximumMessageSize (GetQueueAttributes), or an error: `would_block`
+  // when a retry can succeed (throttling, 5xx, network), anything else when it cannot (e.g.
+  // no permission to read attributes). `done` runs exactly once, on the sender's executor.
   virtual void max_message_size(const std::string& queue,
                                 std::function<void(result<size_t>)> done) = 0;
 };
