@@ -1,21 +1,28 @@
 #include "config/option_table.h"
 
+#include <fmt/format.h>
+
 #include <charconv>
 #include <limits>
-
-#include <fmt/format.h>
 
 namespace sqsrelay::config {
 
 std::string_view kind_name(value_kind k) {
   switch (k) {
-    case value_kind::string: return "string";
-    case value_kind::boolean: return "bool";
-    case value_kind::integer: return "integer";
-    case value_kind::bytes: return "size";
-    case value_kind::duration: return "duration";
-    case value_kind::string_list: return "[string]";
-    case value_kind::choice: return "choice";
+    case value_kind::string:
+      return "string";
+    case value_kind::boolean:
+      return "bool";
+    case value_kind::integer:
+      return "integer";
+    case value_kind::bytes:
+      return "size";
+    case value_kind::duration:
+      return "duration";
+    case value_kind::string_list:
+      return "[string]";
+    case value_kind::choice:
+      return "choice";
   }
   return "?";
 }
@@ -43,9 +50,15 @@ std::optional<uint64_t> scaled(uint64_t n, uint64_t factor) {
 }  // namespace
 
 std::optional<uint64_t> parse_bytes(std::string_view text) {
-  static constexpr unit units[] = {{"", 1},          {"B", 1},          {"KB", 1000},
-                                   {"MB", 1000000},  {"GB", 1000000000}, {"TB", 1000000000000},
-                                   {"KiB", 1ull << 10}, {"MiB", 1ull << 20}, {"GiB", 1ull << 30},
+  static constexpr unit units[] = {{"", 1},
+                                   {"B", 1},
+                                   {"KB", 1000},
+                                   {"MB", 1000000},
+                                   {"GB", 1000000000},
+                                   {"TB", 1000000000000},
+                                   {"KiB", 1ull << 10},
+                                   {"MiB", 1ull << 20},
+                                   {"GiB", 1ull << 30},
                                    {"TiB", 1ull << 40}};
   uint64_t n = 0;
   std::string_view rest;
@@ -56,8 +69,8 @@ std::optional<uint64_t> parse_bytes(std::string_view text) {
 }
 
 std::string format_bytes(uint64_t n) {
-  static constexpr unit units[] = {{"TiB", 1ull << 40}, {"GiB", 1ull << 30}, {"MiB", 1ull << 20},
-                                   {"KiB", 1ull << 10}};
+  static constexpr unit units[] = {
+      {"TiB", 1ull << 40}, {"GiB", 1ull << 30}, {"MiB", 1ull << 20}, {"KiB", 1ull << 10}};
   for (const auto& u : units)
     if (n >= u.factor && n % u.factor == 0) return fmt::format("{}{}", n / u.factor, u.name);
   return fmt::format("{}B", n);
@@ -106,15 +119,30 @@ std::string quote(std::string_view s) {
 std::optional<std::string> want(std::string_view what, const toml::node& n) {
   std::string_view got;
   switch (n.type()) {
-    case toml::node_type::string: got = "a string"; break;
-    case toml::node_type::integer: got = "an integer"; break;
-    case toml::node_type::floating_point: got = "a float"; break;
-    case toml::node_type::boolean: got = "a boolean"; break;
-    case toml::node_type::array: got = "an array"; break;
-    case toml::node_type::table: got = "a table"; break;
-    default: got = "a date/time"; break;
+    case toml::node_type::string:
+      got = "a string";
+      break;
+    case toml::node_type::integer:
+      got = "an integer";
+      break;
+    case toml::node_type::floating_point:
+      got = "a float";
+      break;
+    case toml::node_type::boolean:
+      got = "a boolean";
+      break;
+    case toml::node_type::array:
+      got = "an array";
+      break;
+    case toml::node_type::table:
+      got = "a table";
+      break;
+    default:
+      got = "a date/time";
+      break;
   }
-  if (n.is_string()) return fmt::format("expected {}, got {}", what, quote(*n.value<std::string>()));
+  if (n.is_string())
+    return fmt::format("expected {}, got {}", what, quote(*n.value<std::string>()));
   return fmt::format("expected {}, got {}", what, got);
 }
 

@@ -4,6 +4,8 @@
 // declared exactly once and drives parsing, validation, `--help` and docs/configuration.md.
 #pragma once
 
+#include <toml++/toml.h>
+
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -12,8 +14,6 @@
 #include <string_view>
 #include <utility>
 #include <vector>
-
-#include <toml++/toml.h>
 
 namespace sqsrelay::config {
 
@@ -33,7 +33,7 @@ std::string_view kind_name(value_kind k);
 
 // Text forms shared by the parser and the docs.
 std::optional<uint64_t> parse_bytes(std::string_view text);  // "64MiB", "10GB", "512"
-std::string format_bytes(uint64_t n);                         // 67108864 -> "64MiB"
+std::string format_bytes(uint64_t n);                        // 67108864 -> "64MiB"
 std::optional<std::chrono::milliseconds> parse_duration(std::string_view text);  // "5ms", "2s"
 std::string format_duration(std::chrono::milliseconds d);
 
@@ -59,31 +59,39 @@ std::optional<std::string> want(std::string_view what, const toml::node& n);
 
 template <class S>
 option<S> string_option(std::string_view key, std::string S::*m, std::string_view help) {
-  return {key, value_kind::string, help,
+  return {key,
+          value_kind::string,
+          help,
           [m](S& s, const toml::node& n) -> std::optional<std::string> {
             auto v = n.value<std::string>();
             if (!n.is_string() || !v) return detail::want("a string", n);
             s.*m = *v;
             return std::nullopt;
           },
-          [m](const S& s) { return detail::quote(s.*m); }, {}};
+          [m](const S& s) { return detail::quote(s.*m); },
+          {}};
 }
 
 template <class S>
 option<S> bool_option(std::string_view key, bool S::*m, std::string_view help) {
-  return {key, value_kind::boolean, help,
+  return {key,
+          value_kind::boolean,
+          help,
           [m](S& s, const toml::node& n) -> std::optional<std::string> {
             if (!n.is_boolean()) return detail::want("true or false", n);
             s.*m = *n.value<bool>();
             return std::nullopt;
           },
-          [m](const S& s) { return std::string(s.*m ? "true" : "false"); }, {}};
+          [m](const S& s) { return std::string(s.*m ? "true" : "false"); },
+          {}};
 }
 
 template <class S, class I>
 option<S> int_option(std::string_view key, I S::*m, int64_t min, int64_t max,
                      std::string_view help) {
-  return {key, value_kind::integer, help,
+  return {key,
+          value_kind::integer,
+          help,
           [m, min, max](S& s, const toml::node& n) -> std::optional<std::string> {
             if (!n.is_integer()) return detail::want("an integer", n);
             int64_t v = *n.value<int64_t>();
@@ -93,13 +101,16 @@ option<S> int_option(std::string_view key, I S::*m, int64_t min, int64_t max,
             s.*m = static_cast<I>(v);
             return std::nullopt;
           },
-          [m](const S& s) { return std::to_string(s.*m); }, {}};
+          [m](const S& s) { return std::to_string(s.*m); },
+          {}};
 }
 
 template <class S, class I>
 option<S> bytes_option(std::string_view key, I S::*m, uint64_t min, uint64_t max,
                        std::string_view help) {
-  return {key, value_kind::bytes, help,
+  return {key,
+          value_kind::bytes,
+          help,
           [m, min, max](S& s, const toml::node& n) -> std::optional<std::string> {
             std::optional<uint64_t> v;
             if (n.is_integer() && *n.value<int64_t>() >= 0)
@@ -121,7 +132,9 @@ option<S> duration_option(std::string_view key, std::chrono::duration<Rep, Perio
                           std::chrono::milliseconds min, std::chrono::milliseconds max,
                           std::string_view help) {
   using D = std::chrono::duration<Rep, Period>;
-  return {key, value_kind::duration, help,
+  return {key,
+          value_kind::duration,
+          help,
           [m, min, max](S& s, const toml::node& n) -> std::optional<std::string> {
             std::optional<std::chrono::milliseconds> v;
             if (n.is_string()) v = parse_duration(*n.value<std::string>());
@@ -143,9 +156,10 @@ option<S> duration_option(std::string_view key, std::chrono::duration<Rep, Perio
 }
 
 template <class S>
-option<S> list_option(std::string_view key, std::vector<std::string> S::*m,
-                      std::string_view help) {
-  return {key, value_kind::string_list, help,
+option<S> list_option(std::string_view key, std::vector<std::string> S::*m, std::string_view help) {
+  return {key,
+          value_kind::string_list,
+          help,
           [m](S& s, const toml::node& n) -> std::optional<std::string> {
             const auto* arr = n.as_array();
             if (!arr) return detail::want("an array of strings", n);
@@ -172,7 +186,9 @@ option<S> choice_option(std::string_view key, E S::*m,
                         std::string_view help) {
   std::string names;
   for (const auto& c : choices) names += (names.empty() ? "" : " | ") + std::string(c.first);
-  return {key, value_kind::choice, help,
+  return {key,
+          value_kind::choice,
+          help,
           [m, choices, names](S& s, const toml::node& n) -> std::optional<std::string> {
             if (n.is_string()) {
               std::string v = *n.value<std::string>();

@@ -1,13 +1,13 @@
 #include "config/relay_config.h"
 
+#include <fmt/format.h>
+
+#include <boost/asio/ip/address.hpp>
 #include <charconv>
 #include <cstdlib>
 #include <fstream>
 #include <set>
 #include <sstream>
-
-#include <boost/asio/ip/address.hpp>
-#include <fmt/format.h>
 
 #include "sources/http_ingest/http_ingest.h"
 
@@ -27,9 +27,12 @@ using namespace std::chrono_literals;
 // Makes an option of a base struct usable on a derived one.
 template <class D, class B>
 option<D> lift(option<B> o) {
-  return {o.key, o.kind, o.help,
+  return {o.key,
+          o.kind,
+          o.help,
           [set = o.set](D& d, const toml::node& n) { return set(static_cast<B&>(d), n); },
-          [show = o.show](const D& d) { return show(static_cast<const B&>(d)); }, o.choices};
+          [show = o.show](const D& d) { return show(static_cast<const B&>(d)); },
+          o.choices};
 }
 
 template <class D, class B>
@@ -43,7 +46,8 @@ const option_list<route_options>& route_body_options() {
   static const option_list<route_options> l = {
       choice_option<route_options, body_format>(
           "format", &route_options::format,
-          {{"auto", body_format::auto_detect}, {"json", body_format::json},
+          {{"auto", body_format::auto_detect},
+           {"json", body_format::json},
            {"ndjson", body_format::ndjson}},
           "How bodies are split into messages: auto (by Content-Type, then content), json "
           "(array = one message per element, else one message), ndjson (one per line)."),
@@ -84,8 +88,7 @@ const option_list<route_config>& route_option_list() {
     option_list<route_config> r = {
         string_option<route_config>("path", &route_config::path,
                                     "URL path clients POST to, e.g. \"/flespi\" (required)."),
-        string_option<route_config>("queue", &route_config::queue,
-                                    "Target queue name (required)."),
+        string_option<route_config>("queue", &route_config::queue, "Target queue name (required)."),
         string_option<route_config>("endpoint", &route_config::endpoint,
                                     "Name of the endpoint ([endpoints.<name>]) holding the "
                                     "queue."),
@@ -123,8 +126,7 @@ const option_list<http_source_config>& http_option_list() {
                                           "needs a token (or allow_insecure)."),
         bool_option<http_source_config>("allow_insecure", &http_source_config::allow_insecure,
                                         "Allow a non-loopback listener without any token."),
-        string_option<http_source_config>("default_endpoint",
-                                          &http_source_config::default_endpoint,
+        string_option<http_source_config>("default_endpoint", &http_source_config::default_endpoint,
                                           "Endpoint of the built-in /queues/{name}/messages "
                                           "route."),
         string_option<http_source_config>("tokens_file", &http_source_config::tokens_file,
@@ -150,8 +152,8 @@ const option_list<http_source_config>& http_option_list() {
                                      1ull << 30, "Largest request body (413 beyond)."),
         int_option<ingest_options>("json_max_depth", &ingest_options::json_max_depth, 2, 10000,
                                    "Deepest JSON nesting of a body or NDJSON line (400 beyond)."),
-        bytes_option<ingest_options>("max_inflight_bytes", &ingest_options::max_inflight_bytes,
-                                     1, 1ull << 40,
+        bytes_option<ingest_options>("max_inflight_bytes", &ingest_options::max_inflight_bytes, 1,
+                                     1ull << 40,
                                      "Request bytes handled at once by this listener (503 "
                                      "beyond); bounds memory."),
         duration_option<ingest_options>("retry_after", &ingest_options::retry_after, 1s, 3600s,
@@ -184,8 +186,7 @@ const option_list<spool_config>& spool_option_list() {
   static const option_list<spool_config> l = {
       string_option<spool_config>("dir", &spool_config::dir,
                                   "Directory of the durable spool (created if missing)."),
-      bytes_option<spool_config>("disk_budget", &spool_config::disk_budget, 1ull << 20,
-                                 1ull << 50,
+      bytes_option<spool_config>("disk_budget", &spool_config::disk_budget, 1ull << 20, 1ull << 50,
                                  "Disk the spool may use; when reached, sources answer "
                                  "503 with Retry-After."),
       bytes_option<spool_config>("segment_size", &spool_config::segment_bytes, 1ull << 20,
@@ -274,7 +275,8 @@ class reader {
     const toml::node* n = t.get(key);
     if (!n) return nullptr;
     if (!n->is_table()) {
-      fail(n->source(), path.child(key), fmt::format("must be a table ([{}])", path.child(key).text));
+      fail(n->source(), path.child(key),
+           fmt::format("must be a table ([{}])", path.child(key).text));
       failed_ = true;
       return nullptr;
     }
@@ -431,11 +433,11 @@ std::optional<relay_config> load_string(std::string_view text, std::string name,
       return std::nullopt;
     }
   }
-  if (const auto* t = r.table(root, "spool", top); t && !r.read(*t, top.child("spool"),
-                                                                spool_option_list(), c.spool))
+  if (const auto* t = r.table(root, "spool", top);
+      t && !r.read(*t, top.child("spool"), spool_option_list(), c.spool))
     return std::nullopt;
-  if (const auto* t = r.table(root, "sender", top); t && !r.read(*t, top.child("sender"),
-                                                                 sender_option_list(), c.sender))
+  if (const auto* t = r.table(root, "sender", top);
+      t && !r.read(*t, top.child("sender"), sender_option_list(), c.sender))
     return std::nullopt;
   if (const auto* t = r.table(root, "metrics", top);
       t && !r.read(*t, top.child("metrics"), metrics_option_list(), c.metrics))
@@ -459,7 +461,8 @@ std::optional<relay_config> load_string(std::string_view text, std::string name,
       e.line = et->source().begin.line;
       if (!r.read(*et, path, endpoint_option_list(), e)) return std::nullopt;
       if (!valid_endpoint_url(e.url)) {
-        r.fail((*et)["url"].node() ? (*et)["url"].node()->source() : et->source(), path.child("url"),
+        r.fail((*et)["url"].node() ? (*et)["url"].node()->source() : et->source(),
+               path.child("url"),
                fmt::format("'{}' is neither \"embedded\" nor an http:// or https:// URL", e.url));
         return std::nullopt;
       }
@@ -494,9 +497,9 @@ std::optional<relay_config> load_string(std::string_view text, std::string name,
   if (const auto* src = r.table(root, "sources", top)) {
     for (const auto& [k, v] : *src) {
       if (k.str() != "http") {
-        r.fail(k.source(), top.child("sources").child(k.str()),
-               fmt::format("source kind '{}' is not available in this build (known: http)",
-                           k.str()));
+        r.fail(
+            k.source(), top.child("sources").child(k.str()),
+            fmt::format("source kind '{}' is not available in this build (known: http)", k.str()));
         return std::nullopt;
       }
     }
@@ -715,8 +718,9 @@ std::string configuration_markdown() {
       out += fmt::format("| `{}` | {} | `{}` | {} |\n", r.key, escape_cell(r.kind),
                          escape_cell(r.default_value), escape_cell(r.help));
   }
-  out += "\n## `[[transforms]]`\n\nReserved for transforms between sources and the spool; none "
-         "are available in this build, so the array must be absent or empty.\n";
+  out +=
+      "\n## `[[transforms]]`\n\nReserved for transforms between sources and the spool; none "
+      "are available in this build, so the array must be absent or empty.\n";
   return out;
 }
 

@@ -87,8 +87,7 @@ std::optional<listen_address> parse_listen(std::string_view s, std::string& err)
 
 std::optional<relay_config> load_file(const std::string& path, config_error& err);
 // `name` stands for the file in error messages.
-std::optional<relay_config> load_string(std::string_view text, std::string name,
-                                        config_error& err);
+std::optional<relay_config> load_string(std::string_view text, std::string name, config_error& err);
 
 std::string help_text();
 std::string configuration_markdown();

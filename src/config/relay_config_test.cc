@@ -199,8 +199,9 @@ TEST(RelayConfig, OutOfRangeValues) {
 }
 
 TEST(RelayConfig, BadChoice) {
-  auto err = error_of("[[sources.http]]\n[[sources.http.routes]]\npath = \"/a\"\nqueue = "
-                      "\"q\"\non_invalid = \"drop\"\n");
+  auto err = error_of(
+      "[[sources.http]]\n[[sources.http.routes]]\npath = \"/a\"\nqueue = "
+      "\"q\"\non_invalid = \"drop\"\n");
   EXPECT_EQ(err.line, 5u);
   EXPECT_EQ(err.message, "expected one of reject | dead_letter, got \"drop\"");
 }
@@ -270,8 +271,9 @@ TEST(RelayConfig, DuplicateListenersAndNames) {
   auto err = error_of("[[sources.http]]\n[[sources.http]]\n");
   EXPECT_EQ(err.line, 2u);
   EXPECT_EQ(err.key, "sources.http[1].listen");
-  err = error_of("[[sources.http]]\nname = \"a\"\n[[sources.http]]\nname = \"a\"\nlisten = "
-                 "\"127.0.0.1:9000\"\n");
+  err = error_of(
+      "[[sources.http]]\nname = \"a\"\n[[sources.http]]\nname = \"a\"\nlisten = "
+      "\"127.0.0.1:9000\"\n");
   EXPECT_EQ(err.message, "source name 'a' is used twice");
 }
 
@@ -280,9 +282,9 @@ TEST(RelayConfig, TokensFromEnvironmentAndFile) {
   std::string file = ::testing::TempDir() + "/tokens.txt";
   std::ofstream(file) << "# rotation\nfile-1\n\nfile-2\r\n";
   config_error err;
-  auto c = load("[[sources.http]]\ntokens_env = \"SQSRELAY_TEST_TOKENS\"\ntokens_file = \"" +
-                    file + "\"\n",
-                err);
+  auto c = load(
+      "[[sources.http]]\ntokens_env = \"SQSRELAY_TEST_TOKENS\"\ntokens_file = \"" + file + "\"\n",
+      err);
   ASSERT_TRUE(c) << err.to_string();
   EXPECT_EQ(c->http_sources[0].tokens,
             (std::vector<std::string>{"file-1", "file-2", "env-1", "env-2"}));
@@ -330,6 +332,20 @@ TEST(ConfigDocs, HelpListsEveryOptionWithDefault) {
   EXPECT_NE(h.find("\"10GiB\""), std::string::npos);
   EXPECT_NE(h.find("reject | dead_letter"), std::string::npos);
   EXPECT_NE(h.find("\"127.0.0.1:8080\""), std::string::npos);
+}
+
+TEST(ConfigDocs, TheExampleInTheReferenceLoads) {
+  std::string md = configuration_markdown();
+  auto start = md.find("```toml\n");
+  ASSERT_NE(start, std::string::npos);
+  start += 8;
+  auto end = md.find("```", start);
+  ::setenv("SQSRELAY_INGEST_TOKENS", "example-token", 1);
+  config_error err;
+  auto c = load(md.substr(start, end - start), err);
+  ASSERT_TRUE(c) << err.to_string();
+  EXPECT_EQ(c->http_sources[0].routes[0].queue, "telemetry");
+  EXPECT_EQ(c->http_sources[0].tokens, (std::vector<std::string>{"example-token"}));
 }
 
 TEST(ConfigDocs, CheckedInReferenceIsUpToDate) {

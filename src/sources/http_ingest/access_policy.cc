@@ -1,8 +1,8 @@
 #include "sources/http_ingest/access_policy.h"
 
-#include <charconv>
-
 #include <fmt/format.h>
+
+#include <charconv>
 
 #include "base/hash.h"
 

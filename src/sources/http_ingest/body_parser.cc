@@ -1,11 +1,11 @@
 #include "sources/http_ingest/body_parser.h"
 
+#include <fmt/format.h>
+#include <simdjson.h>
+
 #include <algorithm>
 #include <array>
 #include <cstring>
-
-#include <fmt/format.h>
-#include <simdjson.h>
 
 #include "sources/http_ingest/json_scan.h"
 
@@ -139,9 +139,8 @@ body_format detect_format(body_format configured, std::string_view content_type)
   if (configured != body_format::auto_detect) return configured;
   std::string ct = lower(content_type.substr(0, content_type.find(';')));
   while (!ct.empty() && ct.back() == ' ') ct.pop_back();
-  if (ct == "application/x-ndjson" || ct == "application/ndjson" ||
-      ct == "application/jsonlines" || ct == "application/x-jsonlines" ||
-      ct == "application/jsonl" || ct == "application/json-seq")
+  if (ct == "application/x-ndjson" || ct == "application/ndjson" || ct == "application/jsonlines" ||
+      ct == "application/x-jsonlines" || ct == "application/jsonl" || ct == "application/json-seq")
     return body_format::ndjson;
   if (ct == "application/json" || (ct.size() > 5 && ct.ends_with("+json")))
     return body_format::json;
@@ -168,23 +167,21 @@ struct body_parser::impl {
   // The route's attribute names and types, once per batch.
   std::vector<std::pair<batch_arena::ref, batch_arena::ref>> names;
 
-  parse_outcome parse(const route_options& r, std::string_view content_type,
-                      std::string& body);
+  parse_outcome parse(const route_options& r, std::string_view content_type, std::string& body);
 
  private:
   void parse_json(const route_options& r, std::string_view body, batch_arena& a,
                   parse_outcome& out);
   void parse_ndjson(const route_options& r, std::string_view body, batch_arena& a,
                     parse_outcome& out);
-  void report_document_error(simdjson::error_code ec, std::string_view body,
-                             std::string_view array, parse_outcome& out);
+  void report_document_error(simdjson::error_code ec, std::string_view body, std::string_view array,
+                             parse_outcome& out);
   // `compact`: `raw` is known to hold no whitespace outside strings (no minify needed).
-  void add_element(const route_options& r, dom::element el, std::string_view raw,
-                   uint64_t offset, batch_arena& a, parse_outcome& out, bool compact = false);
+  void add_element(const route_options& r, dom::element el, std::string_view raw, uint64_t offset,
+                   batch_arena& a, parse_outcome& out, bool compact = false);
   bool field_text(dom::element el, const std::string& pointer, std::string_view& out);
-  void reject_element(uint32_t index, uint64_t offset, std::string_view reason,
-                      std::string detail, std::string_view raw, batch_arena& a,
-                      parse_outcome& out);
+  void reject_element(uint32_t index, uint64_t offset, std::string_view reason, std::string detail,
+                      std::string_view raw, batch_arena& a, parse_outcome& out);
 };
 
 body_parser::body_parser(size_t max_depth) : impl_(std::make_unique<impl>(max_depth)) {}
@@ -225,8 +222,8 @@ parse_outcome body_parser::impl::parse(const route_options& r, std::string_view 
     // more values after the first make it NDJSON.
     size_t depth = 0;
     const char* end = json_scan::skip_value(first, text.data() + text.size(), depth);
-    bool single = end && json_scan::skip_ws(end, text.data() + text.size()) ==
-                             text.data() + text.size();
+    bool single =
+        end && json_scan::skip_ws(end, text.data() + text.size()) == text.data() + text.size();
     fmt = single || !end ? body_format::json : body_format::ndjson;
   }
   if (fmt == body_format::ndjson)
@@ -237,8 +234,8 @@ parse_outcome body_parser::impl::parse(const route_options& r, std::string_view 
   return out;
 }
 
-void body_parser::impl::parse_json(const route_options& r, std::string_view body,
-                                   batch_arena& a, parse_outcome& out) {
+void body_parser::impl::parse_json(const route_options& r, std::string_view body, batch_arena& a,
+                                   parse_outcome& out) {
   dom::element root;
   auto ec = parser.parse(body.data(), body.size(), copy).get(root);
   std::string_view array_text;
@@ -253,8 +250,8 @@ void body_parser::impl::parse_json(const route_options& r, std::string_view body
       out.detail = fmt::format("the body is an object without an array at '{}'", r.records_field);
       return;
     }
-    array_text = json_scan::locate(std::string_view(start, static_cast<size_t>(e - start)),
-                                   r.records_field);
+    array_text =
+        json_scan::locate(std::string_view(start, static_cast<size_t>(e - start)), r.records_field);
     root = inner;
   } else if (*start == '[') {
     array_text = std::string_view(start, static_cast<size_t>(e - start));
@@ -276,8 +273,9 @@ void body_parser::impl::parse_json(const route_options& r, std::string_view body
     // simdjson accepted the document, so the scanner should too: an internal limitation.
     out.request_error = true;
     out.reason = "unsupported_json";
-    out.detail = "could not locate the array's elements (a key with escape sequences on the "
-                 "path to records_field?)";
+    out.detail =
+        "could not locate the array's elements (a key with escape sequences on the "
+        "path to records_field?)";
     return;
   }
   dom::array arr = root.get_array().value_unsafe();
@@ -324,8 +322,8 @@ void body_parser::impl::report_document_error(simdjson::error_code ec, std::stri
   out.detail = fmt::format("invalid request body: {}", what);
 }
 
-void body_parser::impl::parse_ndjson(const route_options& r, std::string_view body,
-                                     batch_arena& a, parse_outcome& out) {
+void body_parser::impl::parse_ndjson(const route_options& r, std::string_view body, batch_arena& a,
+                                     parse_outcome& out) {
   size_t pos = 0;
   size_t line_no = 0;
   while (pos < body.size()) {
@@ -351,8 +349,8 @@ void body_parser::impl::parse_ndjson(const route_options& r, std::string_view bo
       auto detail = fmt::format("line {} (element {}, byte {}): {}", line_no, index, offset,
                                 deep ? fmt::format("JSON nested deeper than {} levels", max_depth)
                                      : std::string(simdjson::error_message(ec)));
-      reject_element(index, offset, deep ? "too_deep" : "invalid_json", std::move(detail), raw,
-                     a, out);
+      reject_element(index, offset, deep ? "too_deep" : "invalid_json", std::move(detail), raw, a,
+                     out);
       continue;
     }
     add_element(r, el, raw, offset, a, out);
@@ -396,24 +394,23 @@ bool body_parser::impl::field_text(dom::element el, const std::string& pointer,
 }
 
 void body_parser::impl::reject_element(uint32_t index, uint64_t offset, std::string_view reason,
-                                       std::string detail, std::string_view raw,
-                                       batch_arena& a, parse_outcome& out) {
+                                       std::string detail, std::string_view raw, batch_arena& a,
+                                       parse_outcome& out) {
   dead.push_back({index, offset, reason, a.append(detail), a.append(raw)});
   out.errors.push_back(element_error{index, offset, reason, std::move(detail)});
 }
 
-void body_parser::impl::add_element(const route_options& r, dom::element el,
-                                    std::string_view raw, uint64_t offset, batch_arena& a,
-                                    parse_outcome& out, bool compact) {
+void body_parser::impl::add_element(const route_options& r, dom::element el, std::string_view raw,
+                                    uint64_t offset, batch_arena& a, parse_outcome& out,
+                                    bool compact) {
   auto index = static_cast<uint32_t>(out.elements - 1);
   size_t mark = a.size();
   size_t attr_mark = attrs.size();
   auto fail = [&](std::string_view reason, std::string detail) {
     a.truncate(mark);
     attrs.resize(attr_mark);
-    reject_element(index, offset, reason, fmt::format("element {} at byte {}: {}", index, offset,
-                                                      detail),
-                   raw, a, out);
+    reject_element(index, offset, reason,
+                   fmt::format("element {} at byte {}: {}", index, offset, detail), raw, a, out);
   };
   batch_arena::ref body;
   if (r.strings == string_elements::value && el.is_string())
@@ -429,8 +426,8 @@ void body_parser::impl::add_element(const route_options& r, dom::element el,
     if (!field_text(el, spec.field, v)) {
       if (spec.required)
         return fail("missing_field",
-                    fmt::format("required field '{}' (attribute {}) is missing or null",
-                                spec.field, spec.name));
+                    fmt::format("required field '{}' (attribute {}) is missing or null", spec.field,
+                                spec.name));
       continue;
     }
     attrs.push_back({names[k].first, names[k].second, a.append(v)});
@@ -442,8 +439,8 @@ void body_parser::impl::add_element(const route_options& r, dom::element el,
     if (id_fields[k]->empty()) continue;
     std::string_view v;
     if (!field_text(el, *id_fields[k], v))
-      return fail("missing_field", fmt::format("field '{}' ({}) is missing or null",
-                                               *id_fields[k], id_names[k]));
+      return fail("missing_field",
+                  fmt::format("field '{}' ({}) is missing or null", *id_fields[k], id_names[k]));
     if (!valid_fifo_id(v))
       return fail("invalid_id",
                   fmt::format("field '{}' is not a valid {}: 1 to 128 printable ASCII "

@@ -59,10 +59,9 @@ class body_parser {
   body_parser& operator=(const body_parser&) = delete;
 
   // `body` is not changed (simdjson parses it in place when its capacity has room for the
-  // padding, else a copy in the parser's own buffer). `route.attributes[].field`, `group_id_field`, `dedup_id_field` and
-  // `records_field` must be canonical pointers (field_pointer).
-  parse_outcome parse(const route_options& route, std::string_view content_type,
-                      std::string& body);
+  // padding, else a copy in the parser's own buffer). `route.attributes[].field`, `group_id_field`,
+  // `dedup_id_field` and `records_field` must be canonical pointers (field_pointer).
+  parse_outcome parse(const route_options& route, std::string_view content_type, std::string& body);
 
  private:
   struct impl;

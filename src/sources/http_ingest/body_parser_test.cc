@@ -24,8 +24,8 @@ TEST(BodyParser, ArrayElementsBecomeCompactMessagesInOrder) {
   ASSERT_FALSE(o.request_error) << o.detail;
   EXPECT_EQ(o.elements, 5u);
   EXPECT_TRUE(o.errors.empty());
-  EXPECT_EQ(bodies(o), (std::vector<std::string>{R"({"a":1,"b":[1,2]})", "x y", "3.50", "true",
-                                                 "null"}));
+  EXPECT_EQ(bodies(o),
+            (std::vector<std::string>{R"({"a":1,"b":[1,2]})", "x y", "3.50", "true", "null"}));
   EXPECT_EQ(o.batch.messages()[2].index, 2u);
 }
 
@@ -137,8 +137,7 @@ TEST(BodyParser, RequiredFieldMissingIsAnElementError) {
   ASSERT_EQ(o.errors.size(), 2u);
   EXPECT_EQ(o.errors[0].index, 1u);
   EXPECT_EQ(o.errors[0].reason, "missing_field");
-  EXPECT_NE(o.errors[0].detail.find("required field '/ident' (attribute ident)"),
-            std::string::npos)
+  EXPECT_NE(o.errors[0].detail.find("required field '/ident' (attribute ident)"), std::string::npos)
       << o.errors[0].detail;
   EXPECT_EQ(o.errors[1].index, 2u);
   EXPECT_EQ(bodies(o), (std::vector<std::string>{R"({"ident":"a"})"}));
@@ -305,8 +304,7 @@ TEST(DetectFormat, ByContentType) {
   EXPECT_EQ(detect_format(body_format::auto_detect, "application/x-ndjson"), body_format::ndjson);
   EXPECT_EQ(detect_format(body_format::auto_detect, "Application/JSON; charset=utf-8"),
             body_format::json);
-  EXPECT_EQ(detect_format(body_format::auto_detect, "application/vnd.api+json"),
-            body_format::json);
+  EXPECT_EQ(detect_format(body_format::auto_detect, "application/vnd.api+json"), body_format::json);
   EXPECT_EQ(detect_format(body_format::auto_detect, "text/plain"), body_format::auto_detect);
   EXPECT_EQ(detect_format(body_format::ndjson, "application/json"), body_format::ndjson);
 }

@@ -1,10 +1,10 @@
 #include "sources/http_ingest/http_ingest.h"
 
-#include <algorithm>
-#include <charconv>
-
-#include <boost/asio/ip/address.hpp>
 #include <fmt/format.h>
+
+#include <algorithm>
+#include <boost/asio/ip/address.hpp>
+#include <charconv>
 
 #include "sqs/json_text.h"
 
@@ -60,9 +60,10 @@ std::optional<std::string> validate_route(route_options& r, bool builtin) {
       return fmt::format("{}: the path must start with '/' and have no query", where);
     if (r.path == "/healthz") return fmt::format("{}: /healthz is reserved", where);
     if (!valid_queue_name(r.queue))
-      return fmt::format("{}: '{}' is not a valid queue name (1 to 80 letters, digits, '-' "
-                         "or '_', optionally ending in .fifo)",
-                         where, r.queue);
+      return fmt::format(
+          "{}: '{}' is not a valid queue name (1 to 80 letters, digits, '-' "
+          "or '_', optionally ending in .fifo)",
+          where, r.queue);
     if (r.queue.ends_with(".fifo") && r.group_id_field.empty())
       return fmt::format("{}: FIFO queue '{}' needs group_id_field", where, r.queue);
   }
@@ -76,9 +77,10 @@ std::optional<std::string> validate_route(route_options& r, bool builtin) {
     a.field = field_pointer(a.field);
     std::string_view base = std::string_view(a.data_type).substr(0, a.data_type.find('.'));
     if (base != "String" && base != "Number")
-      return fmt::format("{}: attribute '{}': type must be String or Number (with an optional "
-                         ".label), not '{}'",
-                         where, a.name, a.data_type);
+      return fmt::format(
+          "{}: attribute '{}': type must be String or Number (with an optional "
+          ".label), not '{}'",
+          where, a.name, a.data_type);
     sqs::attribute_view probe{a.name, a.data_type, base == "Number" ? "1" : "x", false};
     if (auto err = sqs::validate_attributes(std::span(&probe, 1)))
       return fmt::format("{}: attribute '{}': {}", where, a.name, err->message);
@@ -99,16 +101,13 @@ uint64_t content_length(const http::request_header& h) {
   return n;
 }
 
-std::string_view path_of(std::string_view target) {
-  return target.substr(0, target.find('?'));
-}
+std::string_view path_of(std::string_view target) { return target.substr(0, target.find('?')); }
 
 }  // namespace
 
 std::optional<std::string> http_ingest::validate(ingest_options& opts) {
   std::string err;
-  if (!access_policy::make(opts.tokens, opts.allow_cidrs, opts.trusted_proxies, err))
-    return err;
+  if (!access_policy::make(opts.tokens, opts.allow_cidrs, opts.trusted_proxies, err)) return err;
   if (opts.token_header.empty()) return "token_header must not be empty";
   if (opts.json_max_depth < 2 || opts.json_max_depth > 10000)
     return "json_max_depth must be from 2 to 10000";
@@ -132,7 +131,8 @@ std::unique_ptr<http_ingest> http_ingest::make(ingest_options opts, ingest_sink&
   }
   auto policy = access_policy::make(opts.tokens, opts.allow_cidrs, opts.trusted_proxies, err);
   auto p = std::unique_ptr<http_ingest>(new http_ingest(std::move(opts), sink, std::move(*policy)));
-  for (size_t i = 0; i < p->opts_.routes.size(); ++i) p->routes_.emplace(p->opts_.routes[i].path, i);
+  for (size_t i = 0; i < p->opts_.routes.size(); ++i)
+    p->routes_.emplace(p->opts_.routes[i].path, i);
   return p;
 }
 
@@ -172,8 +172,9 @@ http::response http_ingest::reply(int status, std::string body) {
 }
 
 http::response http_ingest::transport_error(int status, std::string_view reason) {
-  std::string_view code = status == 413 ? "too_large" : status == 411 ? "length_required"
-                                                                      : "bad_request";
+  std::string_view code = status == 413   ? "too_large"
+                          : status == 411 ? "length_required"
+                                          : "bad_request";
   return reply(status, error_body(code, reason));
 }
 
@@ -278,10 +279,10 @@ boost::asio::awaitable<http::response> http_ingest::handle(http::request req,
   std::string queue;
   const route_options* route = find_route(path, queue);
   if (!route) {
-    co_return reply(404, error_body("not_found",
-                                    fmt::format("no ingest route at '{}'; POST to "
-                                                "/queues/{{name}}/messages or a configured route",
-                                                path)));
+    co_return reply(
+        404, error_body("not_found", fmt::format("no ingest route at '{}'; POST to "
+                                                 "/queues/{{name}}/messages or a configured route",
+                                                 path)));
   }
   if (req.method() != beast_http::verb::post) {
     auto res = reply(405, error_body("method_not_allowed", "use POST"));
@@ -290,8 +291,8 @@ boost::asio::awaitable<http::response> http_ingest::handle(http::request req,
   }
   if (route == &opts_.queue_route_defaults) {
     if (!valid_queue_name(queue))
-      co_return reply(404, error_body("not_found", fmt::format("'{}' is not a valid queue name",
-                                                               queue)));
+      co_return reply(
+          404, error_body("not_found", fmt::format("'{}' is not a valid queue name", queue)));
     if (queue.ends_with(".fifo") && route->group_id_field.empty())
       co_return reply(400, error_body("fifo_needs_route",
                                       "FIFO queues need a configured route with group_id_field"));
@@ -332,9 +333,8 @@ boost::asio::awaitable<http::response> http_ingest::ingest(http::request req,
   body += '}';
   if (accepted + dead == 0) co_return reply(200, std::move(body));
 
-  ingest_target target{std::move(queue), route->path.empty() ? std::string(builtin_route)
-                                                             : route->path,
-                       route->ack};
+  ingest_target target{std::move(queue),
+                       route->path.empty() ? std::string(builtin_route) : route->path, route->ack};
   req = {};  // the batch holds what it needs; free the body before waiting on the sink
   submit_result r = co_await sink_.async_submit(std::move(target), std::move(out.batch));
   switch (r.status) {
@@ -345,7 +345,8 @@ boost::asio::awaitable<http::response> http_ingest::ingest(http::request req,
     case submit_result::kind::retry_after: {
       probe_.sink_retry();
       auto res = reply(503, error_body("unavailable", r.reason));
-      res.set(beast_http::field::retry_after, std::to_string(std::max<int64_t>(1, r.retry.count())));
+      res.set(beast_http::field::retry_after,
+              std::to_string(std::max<int64_t>(1, r.retry.count())));
       co_return res;
     }
     case submit_result::kind::refused: {

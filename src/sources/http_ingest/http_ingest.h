@@ -45,8 +45,7 @@ class http_ingest {
 
   // Refuses a listener on a non-loopback address when no token is configured, unless
   // `allow_insecure` (DESIGN.md §3.7). Empty when fine, else the message.
-  static std::optional<std::string> check_bind(std::string_view host,
-                                               const ingest_options& opts,
+  static std::optional<std::string> check_bind(std::string_view host, const ingest_options& opts,
                                                bool allow_insecure);
 
   // The HTTP server options this source needs: body limit and the header check.
@@ -85,8 +84,7 @@ class http_ingest {
   std::atomic<bool> healthy_{true};
   // Shared with the leases of requests in flight, which may outlive this object when the
   // server's sessions are destroyed after it (io_context teardown).
-  std::shared_ptr<std::atomic<uint64_t>> inflight_ =
-      std::make_shared<std::atomic<uint64_t>>(0);
+  std::shared_ptr<std::atomic<uint64_t>> inflight_ = std::make_shared<std::atomic<uint64_t>>(0);
   std::mutex parsers_mu_;
   std::vector<std::unique_ptr<body_parser>> parsers_;  // guarded by parsers_mu_
 };

@@ -4,10 +4,6 @@
 
 #include <gtest/gtest.h>
 
-#include <chrono>
-#include <mutex>
-#include <thread>
-
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/connect.hpp>
 #include <boost/asio/executor_work_guard.hpp>
@@ -18,6 +14,9 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
+#include <chrono>
+#include <mutex>
+#include <thread>
 
 namespace sqsrelay::sources {
 namespace {
@@ -127,8 +126,9 @@ class IngestServer : public ::testing::Test {
     asio::io_context io;
     tcp::socket s(io);
     s.connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), server_->port()));
-    std::string head = "POST " + target + " HTTP/1.1\r\nHost: x\r\nContent-Length: " +
-                       std::to_string(length) + "\r\n" + extra + "\r\n";
+    std::string head = "POST " + target +
+                       " HTTP/1.1\r\nHost: x\r\nContent-Length: " + std::to_string(length) +
+                       "\r\n" + extra + "\r\n";
     asio::write(s, asio::buffer(head));
     return read_reply(s);
   }
@@ -215,7 +215,8 @@ ingest_options flespi_options() {
 
 TEST_F(IngestServer, FlespiRouteWithTokenAndAttributes) {
   start(flespi_options());
-  std::string body = R"([{"ident":"352093081452251","position.speed":42,"timestamp":1702366832.9}])";
+  std::string body =
+      R"([{"ident":"352093081452251","position.speed":42,"timestamp":1702366832.9}])";
   auto r = post("/flespi", body);
   EXPECT_EQ(r.status, 401);
   r = post("/flespi", body, {{"X-Ingest-Token", "flespi-token-3"}});
@@ -317,8 +318,7 @@ TEST_F(IngestServer, InflightBytesBudgetAnswers503) {
   reply first;
   std::thread t([&] { first = post("/queues/q/messages", body); });
   // Wait until the first request holds its bytes.
-  for (int i = 0; i < 200 && ingest_->inflight_bytes() == 0; ++i)
-    std::this_thread::sleep_for(2ms);
+  for (int i = 0; i < 200 && ingest_->inflight_bytes() == 0; ++i) std::this_thread::sleep_for(2ms);
   ASSERT_GT(ingest_->inflight_bytes(), 0u);
   auto second = post("/queues/q/messages", body);
   t.join();

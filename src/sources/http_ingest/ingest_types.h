@@ -8,6 +8,7 @@
 //   ingest_sink::async_submit(target, batch) -> submit_result {accepted|retry_after|error}
 #pragma once
 
+#include <boost/asio/awaitable.hpp>
 #include <chrono>
 #include <cstdint>
 #include <memory>
@@ -15,8 +16,6 @@
 #include <string>
 #include <string_view>
 #include <vector>
-
-#include <boost/asio/awaitable.hpp>
 
 #include "sqs/message.h"
 

@@ -17,8 +17,8 @@ const char* skip_string(const char* p, const char* end) {
   const __m128i quote = _mm_set1_epi8('"'), backslash = _mm_set1_epi8('\\');
   while (end - p >= 16) {
     __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
-    auto hits = static_cast<unsigned>(_mm_movemask_epi8(
-        _mm_or_si128(_mm_cmpeq_epi8(v, quote), _mm_cmpeq_epi8(v, backslash))));
+    auto hits = static_cast<unsigned>(
+        _mm_movemask_epi8(_mm_or_si128(_mm_cmpeq_epi8(v, quote), _mm_cmpeq_epi8(v, backslash))));
     if (hits == 0) {
       p += 16;
       continue;
@@ -69,8 +69,8 @@ const char* skip_value(const char* p, const char* end, size_t& max_depth, bool* 
   return nullptr;
 }
 
-bool split_array(std::string_view array, std::vector<std::string_view>& out,
-                 const char*& fail, std::vector<uint8_t>* compact) {
+bool split_array(std::string_view array, std::vector<std::string_view>& out, const char*& fail,
+                 std::vector<uint8_t>* compact) {
   const char* end = array.data() + array.size();
   const char* p = array.data();
   if (p == end || *p != '[') {
@@ -123,8 +123,7 @@ const char* child(const char* p, const char* end, const std::string& token) {
   size_t want = 0;
   if (!object) {
     auto [last, ec] = std::from_chars(token.data(), token.data() + token.size(), want);
-    if (token.empty() || ec != std::errc() || last != token.data() + token.size())
-      return nullptr;
+    if (token.empty() || ec != std::errc() || last != token.data() + token.size()) return nullptr;
   }
   p = skip_ws(p + 1, end);
   for (size_t i = 0; p < end && *p != '}' && *p != ']'; ++i) {

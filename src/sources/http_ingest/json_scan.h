@@ -31,8 +31,8 @@ const char* skip_value(const char* p, const char* end, size_t& max_depth,
 // Splits `array` (starting with '[') into its elements' bytes. On failure, `fail` is the
 // first byte that does not fit. `compact`, when given, gets one flag per element: 1 when
 // the element has no whitespace outside strings (its bytes are already minified).
-bool split_array(std::string_view array, std::vector<std::string_view>& out,
-                 const char*& fail, std::vector<uint8_t>* compact = nullptr);
+bool split_array(std::string_view array, std::vector<std::string_view>& out, const char*& fail,
+                 std::vector<uint8_t>* compact = nullptr);
 
 // The bytes of the value at JSON Pointer `pointer` in `doc` (which starts at a value), or
 // empty. Object keys are compared as written (a key spelled with escapes does not match).

@@ -18,10 +18,10 @@ size_t code_slot(int status) {
   return ingest_probe::codes.size() - 1;
 }
 
-void header(std::string& out, std::string_view name, std::string_view type,
-            std::string_view help) {
-  fmt::format_to(std::back_inserter(out), "# HELP sqsrelay_ingest_{} {}\n# TYPE sqsrelay_ingest_{} {}\n",
-                 name, help, name, type);
+void header(std::string& out, std::string_view name, std::string_view type, std::string_view help) {
+  fmt::format_to(std::back_inserter(out),
+                 "# HELP sqsrelay_ingest_{} {}\n# TYPE sqsrelay_ingest_{} {}\n", name, help, name,
+                 type);
 }
 
 }  // namespace
@@ -57,7 +57,8 @@ void ingest_probe::render(std::string& out, uint64_t inflight_bytes) const {
   simple("sink_retry_total", "Requests the sink could not take (503 with Retry-After).",
          get(sink_retry_));
   simple("sink_errors_total", "Requests the sink failed (500).", get(sink_error_));
-  simple("sink_refused_total", "Requests the sink refused as they were sent (4xx, e.g. no "
+  simple("sink_refused_total",
+         "Requests the sink refused as they were sent (4xx, e.g. no "
          "such queue).",
          get(sink_refused_));
   simple("inflight_rejected_total",

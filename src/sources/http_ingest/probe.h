@@ -14,8 +14,8 @@ class ingest_probe {
  public:
   // Element/request rejection reasons, as in responses (docs/ingest.md).
   static constexpr std::array<std::string_view, 11> reasons = {
-      "invalid_json", "too_deep",          "too_large",        "invalid_characters",
-      "invalid_attribute", "missing_field", "invalid_id",       "empty_body",
+      "invalid_json",      "too_deep",         "too_large",  "invalid_characters",
+      "invalid_attribute", "missing_field",    "invalid_id", "empty_body",
       "no_records_array",  "unsupported_json", "other"};
   static constexpr std::array<int, 11> codes = {200, 400, 401, 403, 404, 405,
                                                 411, 413, 500, 503, 0};
@@ -51,8 +51,8 @@ class ingest_probe {
   using counter = std::atomic<uint64_t>;
   static void add(counter& c, uint64_t n) { c.fetch_add(n, std::memory_order_relaxed); }
   static uint64_t get(const counter& c) { return c.load(std::memory_order_relaxed); }
-  counter requests_{0}, bytes_{0}, accepted_{0}, dead_lettered_{0}, sink_retry_{0},
-      sink_error_{0}, sink_refused_{0}, inflight_rejected_{0};
+  counter requests_{0}, bytes_{0}, accepted_{0}, dead_lettered_{0}, sink_retry_{0}, sink_error_{0},
+      sink_refused_{0}, inflight_rejected_{0};
   std::array<counter, reasons.size()> invalid_{};
   std::array<counter, codes.size()> responses_{};
   std::array<counter, 3> auth_{};
