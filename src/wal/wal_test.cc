@@ -325,6 +325,25 @@ TEST_F(wal_test, linger_gathers_appends_that_keep_arriving_into_one_sync) {
   EXPECT_GE(st.linger_waits, 1u);
 }
 
+TEST_F(wal_test, lingering_never_reports_durable_before_the_sync) {
+  opts_.sync_linger_gap = 1ms;
+  opts_.sync_linger_max = 10ms;
+  auto l = open_replayed();
+  env_.hold_syncs();
+  std::atomic<uint64_t> done{0};
+  uint64_t last = 0;
+  for (uint64_t i = 0; i < 5; ++i) {
+    last = put(*l, i).lsn;
+    l->when_durable(last, [&](error_code ec) { done += ec ? 0 : 1; });
+  }
+  std::this_thread::sleep_for(50ms);  // well past the linger: the sync is held, not skipped
+  EXPECT_EQ(done, 0u);
+  EXPECT_LT(l->durable_lsn(), last);
+  env_.release_syncs();
+  EXPECT_TRUE(eventually([&] { return done == 5; }));
+  EXPECT_GE(l->durable_lsn(), last);
+}
+
 TEST_F(wal_test, linger_never_delays_a_lone_append) {
   opts_.sync_linger_gap = 500ms;
   opts_.sync_linger_max = 5s;
