@@ -125,7 +125,7 @@ class Server:
         pin = ["taskset", "-c", str(self.core)]
         if self.kind == "sqsrelay":
             cmd = [str(SQSRELAY), "--log-level", "warn", "serve", "--listen",
-                   f"127.0.0.1:{self.port}"]
+                   f"127.0.0.1:{self.port}", "--ingest-listen", "off"]
             cmd += ["--data-dir", str(self.dir / "data")] if self.persistent else ["--in-memory"]
             if self.threads:
                 cmd += ["--threads", str(self.threads)]

@@ -54,9 +54,12 @@ asio::awaitable<sources::submit_result> embedded_sink::async_submit(
   auto [st] = co_await async_store(sender_, queue, msgs);
   if (st.error) {
     stats_.failures += 1;
-    if (st.error->type == "QueueDoesNotExist" || st.error->sender_fault)
-      co_return sources::submit_result::failed(
-          fmt::format("queue '{}': {}", queue, st.error->message));
+    if (st.error->type == "QueueDoesNotExist")
+      co_return sources::submit_result::refused(
+          404, fmt::format("queue '{}' does not exist", queue));
+    if (st.error->sender_fault)  // e.g. an invalid queue name
+      co_return sources::submit_result::refused(
+          400, fmt::format("queue '{}': {}", queue, st.error->message));
     co_return sources::submit_result::retry_later(std::chrono::seconds(1), st.error->message);
   }
   stats_.stored += st.result.stored;

@@ -209,6 +209,12 @@ std::string frontend::metrics_text() const {
   auto ws = svc_.log().get_stats();
   line("sqsrelay_store_syncs_total", "fdatasync calls of the message store.", ws.syncs);
   line("sqsrelay_store_appends_total", "Records appended to the message store.", ws.appends);
+  line("sqsrelay_store_lazy_appends_total",
+       "Records appended without asking for a sync (receive counts).", ws.lazy_appends);
+  line("sqsrelay_store_synced_appends_total", "Records made durable by group commits.",
+       ws.synced_appends);
+  line("sqsrelay_store_linger_waits_total",
+       "Waits of the sync thread for more appends before an fdatasync.", ws.linger_waits);
   out += fmt::format("# HELP sqsrelay_server_live_messages Messages stored.\n"
                      "# TYPE sqsrelay_server_live_messages gauge\nsqsrelay_server_live_messages {}\n",
                      svc_.live_messages());
