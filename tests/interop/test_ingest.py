@@ -1,0 +1,207 @@
+#!/usr/bin/env python3
+"""HTTP ingest end to end, through the real binaries, read back with boto3.
+
+- `sqsrelay serve`: POSTed JSON arrays / NDJSON land in the embedded queue with the exact
+  bodies; an invalid element gets a 400 naming it and stores nothing; with
+  --ingest-dead-letter the rest is stored and the element goes to the dead-letter file;
+  tokens; /metrics counts it.
+- `sqsrelay run -c relay.toml` spooling to a separate `sqsrelay serve`: a durable route and
+  an `ack = "delivered"` route (its 200 means the messages are already in the target queue),
+  routes with attributes from fields, metrics, SIGTERM.
+"""
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+
+import requests
+
+sys.path.insert(0, os.path.dirname(__file__))
+from interop_common import make_client, unique_name  # noqa: E402
+from sqsrelay_server import SqsRelayServer, binary_path  # noqa: E402
+
+
+def bodies(client, url, expect, timeout=10):
+    got = []
+    deadline = time.monotonic() + timeout
+    while len(got) < expect and time.monotonic() < deadline:
+        r = client.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=1,
+                                   MessageAttributeNames=["All"])
+        for m in r.get("Messages", []):
+            got.append(m)
+            client.delete_message(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"])
+    return got
+
+
+class ServeIngestTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.dir = tempfile.mkdtemp(prefix="sqsrelay-ingest-")
+        cls.dlf = os.path.join(cls.dir, "dead.ndjson")
+        cls.server = SqsRelayServer(ingest=True, extra_args=[
+            "--ingest-dead-letter", "--dead-letter-file", cls.dlf]).start()
+        cls.strict = SqsRelayServer(ingest=True, in_memory=True).start()
+        cls.client = make_client(cls.server.endpoint)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.server.stop()
+        cls.strict.stop()
+
+    def test_array_and_ndjson_bodies_arrive_exactly(self):
+        q = unique_name("ingest")
+        r = requests.post(f"{self.server.ingest_endpoint}/queues/{q}/messages",
+                          json=[{"ident": "dev-1", "speed": 42}, "plain", [1, 2]], timeout=10)
+        self.assertEqual(r.status_code, 200, r.text)
+        self.assertEqual(r.json()["accepted"], 3)
+        r = requests.post(f"{self.server.ingest_endpoint}/queues/{q}/messages",
+                          data='{"n":1}\n{"n": 2}\n',
+                          headers={"Content-Type": "application/x-ndjson"}, timeout=10)
+        self.assertEqual(r.status_code, 200, r.text)
+        url = self.client.get_queue_url(QueueName=q)["QueueUrl"]
+        got = sorted(m["Body"] for m in bodies(self.client, url, 5))
+        self.assertEqual(got, sorted(['{"ident":"dev-1","speed":42}', "plain", "[1,2]",
+                                      '{"n":1}', '{"n":2}']))
+
+    def test_invalid_element_rejects_the_request_by_default(self):
+        q = unique_name("strict")
+        r = requests.post(f"{self.strict.ingest_endpoint}/queues/{q}/messages",
+                          data='[{"ok":1}, "bad\\u0001"]',
+                          headers={"Content-Type": "application/json"}, timeout=10)
+        self.assertEqual(r.status_code, 400)
+        err = r.json()["errors"][0]
+        self.assertEqual(err["index"], 1)
+        self.assertEqual(err["reason"], "invalid_characters")
+        c = make_client(self.strict.endpoint)
+        try:
+            url = c.get_queue_url(QueueName=q)["QueueUrl"]
+            self.assertEqual(bodies(c, url, 1, timeout=2), [])
+        except c.exceptions.QueueDoesNotExist:
+            pass  # nothing was stored, not even the queue
+
+    def test_dead_letter_policy_stores_the_rest(self):
+        q = unique_name("dl")
+        r = requests.post(f"{self.server.ingest_endpoint}/queues/{q}/messages",
+                          data='[{"ok":1}, "bad\\u0001", {"ok":2}]',
+                          headers={"Content-Type": "application/json"}, timeout=10)
+        self.assertEqual(r.status_code, 200, r.text)
+        self.assertEqual(r.json()["accepted"], 2)
+        url = self.client.get_queue_url(QueueName=q)["QueueUrl"]
+        self.assertEqual(sorted(m["Body"] for m in bodies(self.client, url, 2)),
+                         ['{"ok":1}', '{"ok":2}'])
+        with open(self.dlf) as f:
+            lines = [json.loads(line) for line in f if q in line]
+        self.assertEqual(len(lines), 1)
+        self.assertEqual(lines[0]["queue"], q)
+        self.assertIn("invalid_characters", lines[0]["code"])
+
+    def test_metrics_count_ingest(self):
+        q = unique_name("m")
+        requests.post(f"{self.server.ingest_endpoint}/queues/{q}/messages", json=[1, 2, 3],
+                      timeout=10).raise_for_status()
+        text = requests.get(f"{self.server.endpoint}/metrics", timeout=10).text
+        m = re.search(r"^sqsrelay_ingest_store_messages_total (\d+)$", text, re.M)
+        self.assertTrue(m, text[-2000:])
+        self.assertGreaterEqual(int(m.group(1)), 3)
+
+    def test_tokens(self):
+        with tempfile.NamedTemporaryFile("w", suffix=".tokens", delete=False) as f:
+            f.write("# ingest tokens\ns3cret-token\n")
+        server = SqsRelayServer(ingest=True, in_memory=True,
+                                extra_args=["--ingest-token-file", f.name]).start()
+        try:
+            u = f"{server.ingest_endpoint}/queues/{unique_name('t')}/messages"
+            self.assertEqual(requests.post(u, json=[1], timeout=10).status_code, 401)
+            self.assertEqual(requests.post(u, json=[1], timeout=10, headers={
+                "Authorization": "Bearer wrong"}).status_code, 401)
+            r = requests.post(u, json=[1], timeout=10,
+                              headers={"Authorization": "Bearer s3cret-token"})
+            self.assertEqual(r.status_code, 200, r.text)
+            self.assertNotIn("s3cret-token", server.log())
+        finally:
+            server.stop()
+
+
+class RunPipelineTest(unittest.TestCase):
+    def test_run_durable_and_delivered_routes(self):
+        target = SqsRelayServer(in_memory=True).start()
+        tmp = tempfile.mkdtemp(prefix="sqsrelay-run-")
+        cfg = os.path.join(tmp, "relay.toml")
+        with open(cfg, "w") as f:
+            f.write(f"""
+[spool]
+dir = "{os.path.join(tmp, 'spool')}"
+
+[endpoints.target]
+url = "{target.endpoint}"
+
+[[sources.http]]
+listen = "127.0.0.1:0"
+default_endpoint = "target"
+
+[[sources.http.routes]]
+path = "/flespi"
+queue = "telemetry"
+endpoint = "target"
+ack = "delivered"
+attributes = [{{ field = "ident", name = "device", type = "String" }}]
+
+[metrics]
+listen = "127.0.0.1:0"
+""")
+        proc = subprocess.Popen([binary_path(), "run", "-c", cfg], stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT, text=True)
+        try:
+            ingest = metrics = None
+            deadline = time.monotonic() + 30
+            lines = []
+            while (ingest is None or metrics is None) and time.monotonic() < deadline:
+                line = proc.stdout.readline()
+                if not line:
+                    break
+                lines.append(line)
+                if m := re.search(r"ingest '[^']*' on (http://\S+)", line):
+                    ingest = m.group(1)
+                if m := re.search(r"metrics on (http://\S+)/metrics", line):
+                    metrics = m.group(1)
+            self.assertTrue(ingest and metrics, "".join(lines))
+            client = make_client(target.endpoint)
+            url = client.create_queue(QueueName="telemetry")["QueueUrl"]
+            # ack = delivered: when the 200 arrives, the messages are in the target queue.
+            r = requests.post(f"{ingest}/flespi", timeout=30, json=[
+                {"ident": "dev-1", "v": 1}, {"ident": "dev-2", "v": 2}])
+            self.assertEqual(r.status_code, 200, r.text)
+            attrs = client.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])
+            self.assertEqual(attrs["Attributes"]["ApproximateNumberOfMessages"], "2")
+            got = bodies(client, url, 2)
+            self.assertEqual(sorted(m["MessageAttributes"]["device"]["StringValue"]
+                                    for m in got), ["dev-1", "dev-2"])
+            # Durable route: the 200 means spooled; delivery follows.
+            q2 = unique_name("spooled")
+            url2 = client.create_queue(QueueName=q2)["QueueUrl"]
+            r = requests.post(f"{ingest}/queues/{q2}/messages", timeout=30,
+                              data="\n".join(json.dumps({"i": i}) for i in range(500)),
+                              headers={"Content-Type": "application/x-ndjson"})
+            self.assertEqual(r.status_code, 200, r.text)
+            self.assertEqual(len(bodies(client, url2, 500, timeout=30)), 500)
+            text = requests.get(f"{metrics}/metrics", timeout=10).text
+            self.assertRegex(text, r"sqsrelay_relay_delivered_total 502\b")
+            self.assertIn("sqsrelay_spool_fsyncs_total", text)
+            proc.send_signal(signal.SIGTERM)
+            self.assertEqual(proc.wait(60), 0)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+            proc.stdout.close()
+            target.stop()
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
