@@ -25,7 +25,7 @@ fi
 if [ "${SQSRELAY_SKIP_FUZZ:-0}" != 1 ]; then
   echo "== fuzz targets (brief runs)"
   cmake --preset fuzz >/dev/null
-  cmake --build build/fuzz -j "$jobs"
+  cmake --build build/fuzz -j "$jobs" --target fuzz_all
   for f in build/fuzz/tests/fuzz/fuzz_*; do
     [ -x "$f" ] || continue
     corpus="tests/fuzz/corpus/$(basename "$f")"
