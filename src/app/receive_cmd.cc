@@ -1,5 +1,6 @@
 #include "app/receive_cmd.h"
 
+#include <charconv>
 #include <cstdio>
 #include <string>
 
@@ -80,9 +81,12 @@ asio::awaitable<int> receive_body(sqs::session* s, receive_options o) {
       auto d = co_await c.delete_message_batch(*url, std::move(entries));
       if (!d) co_return report(d.error());
       if (!d->failed.empty()) {
-        for (auto& f : d->failed)
-          spdlog::error("delete of message {} failed: {}: {}", (*got)[std::stoul(f.id)].message_id,
-                        f.code, f.message);
+        for (auto& f : d->failed) {
+          size_t i = got->size();
+          std::from_chars(f.id.data(), f.id.data() + f.id.size(), i);
+          spdlog::error("delete of message {} failed: {}: {}",
+                        i < got->size() ? (*got)[i].message_id : f.id, f.code, f.message);
+        }
         co_return 1;
       }
     }
