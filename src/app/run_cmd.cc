@@ -13,6 +13,7 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include "app/io_pool.h"
 #include "app/relay.h"
 #include "config/relay_config.h"
 #include "http/server.h"
@@ -159,19 +160,13 @@ int run_relay(const run_options& o) {
     ingests.push_back(std::move(ingest));
   }
 
-  unsigned threads = o.threads ? o.threads : std::max(1u, std::thread::hardware_concurrency());
-  std::vector<std::unique_ptr<asio::io_context>> contexts;
-  std::vector<asio::io_context*> workers;
-  for (unsigned i = 0; i < threads; ++i) {
-    contexts.push_back(std::make_unique<asio::io_context>(1));
-    workers.push_back(contexts.back().get());
-  }
-  asio::io_context& ioc = *workers.front();
+  io_pool pool(o.threads);
+  asio::io_context& ioc = pool.first();
   std::vector<std::unique_ptr<http::server>> servers;
   for (size_t i = 0; i < ingests.size(); ++i) {
     auto* in = ingests[i].get();
     auto srv = std::make_unique<http::server>(
-        workers, in->server_options(listens[i].host, listens[i].port),
+        pool.workers(), in->server_options(listens[i].host, listens[i].port),
         [in](http::request req, http::peer_info p) { return in->handle(std::move(req), p); },
         [in](int status, std::string_view reason) { return in->transport_error(status, reason); });
     if (auto st = srv->start(); !st) {
@@ -192,7 +187,7 @@ int run_relay(const run_options& o) {
     relay* rp = r.get();
     auto* ip = &ingests;
     metrics_srv = std::make_unique<http::server>(
-        workers, mo,
+        pool.workers(), mo,
         [rp, ip](http::request req, http::peer_info) -> asio::awaitable<http::response> {
           http::response res{boost::beast::http::status::ok, 11};
           std::string_view target = req.target();
@@ -229,21 +224,10 @@ int run_relay(const run_options& o) {
   // data is synced) until the deadline; then the relay sends what it holds until the same
   // deadline and persists the delivery position. Undelivered data stays in the spool.
   auto deadline = std::make_shared<std::chrono::steady_clock::time_point>();
-  asio::steady_timer drain(ioc);
-  auto in_progress = [&] {
+  auto in_progress = [&]() -> int64_t {
     int64_t n = 0;
     for (auto& s : servers) n += s->stats().in_progress.load();
     return n;
-  };
-  std::function<void()> wait_drained = [&] {
-    if (in_progress() <= 0 || std::chrono::steady_clock::now() >= *deadline) {
-      for (auto* w : workers) w->stop();
-      return;
-    }
-    drain.expires_after(std::chrono::milliseconds(10));
-    drain.async_wait([&](boost::system::error_code wait_ec) {
-      if (!wait_ec) wait_drained();
-    });
   };
   asio::signal_set signals(ioc, SIGINT, SIGTERM);
   signals.async_wait([&](boost::system::error_code, int sig) {
@@ -251,14 +235,9 @@ int run_relay(const run_options& o) {
     *deadline = std::chrono::steady_clock::now() + std::chrono::seconds(o.shutdown_seconds);
     for (auto& s : servers) s->stop();
     if (metrics_srv) metrics_srv->stop();
-    wait_drained();
+    pool.stop_when_idle(in_progress, *deadline);
   });
-  std::vector<asio::executor_work_guard<asio::io_context::executor_type>> guards;
-  for (auto* w : workers) guards.push_back(asio::make_work_guard(*w));
-  std::vector<std::thread> pool;
-  for (unsigned i = 1; i < threads; ++i) pool.emplace_back([w = workers[i]] { w->run(); });
-  ioc.run();
-  for (auto& t : pool) t.join();
+  pool.run();
   auto left = *deadline - std::chrono::steady_clock::now();
   r->stop(std::max<std::chrono::steady_clock::duration>(left, std::chrono::seconds(1)));
   auto st = r->spool_stats();
@@ -268,9 +247,6 @@ int run_relay(const run_options& o) {
   // Listeners and contexts go before the ingest objects, sinks and relay they refer to.
   servers.clear();
   metrics_srv.reset();
-  signals.cancel();
-  drain.cancel();
-  guards.clear();
   return 0;
 }
 

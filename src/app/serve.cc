@@ -1,6 +1,7 @@
 #include "app/serve.h"
 
 #include <filesystem>
+#include <unistd.h>
 #include <fstream>
 #include <functional>
 #include <thread>
@@ -15,6 +16,7 @@
 #include <spdlog/spdlog.h>
 
 #include "app/embedded_sink.h"
+#include "app/io_pool.h"
 #include "aws/sigv4.h"
 #include "base/clock.h"
 #include "base/random.h"
@@ -223,7 +225,13 @@ int run_serve(const serve_options& o) {
       return 2;
     }
     std::string dlf = o.dead_letter_file;
-    if (dlf.empty()) {
+    if (dlf.empty() && o.in_memory) {
+      // Nothing of an in-memory server outlives it; keep its dead letters out of the
+      // (unused) data directory too.
+      dlf = (std::filesystem::temp_directory_path() /
+             fmt::format("sqsrelay-dead-letters-{}.ndjson", ::getpid()))
+                .string();
+    } else if (dlf.empty()) {
       std::error_code fec;
       std::filesystem::create_directories(o.data_dir, fec);
       dlf = (std::filesystem::path(o.data_dir) / "dead-letters.ndjson").string();
@@ -249,15 +257,8 @@ int run_serve(const serve_options& o) {
   // Declared after everything their pending handlers may touch (the ingest objects, the
   // store): destroying a context destroys its unfinished coroutines, which must find those
   // still alive.
-  unsigned threads = o.threads ? o.threads : std::max(1u, std::thread::hardware_concurrency());
-  // One single-threaded io_context per thread (see http/server.h).
-  std::vector<std::unique_ptr<asio::io_context>> contexts;
-  std::vector<asio::io_context*> workers;
-  for (unsigned i = 0; i < threads; ++i) {
-    contexts.push_back(std::make_unique<asio::io_context>(1));
-    workers.push_back(contexts.back().get());
-  }
-  asio::io_context& ioc = *workers.front();
+  io_pool pool(o.threads);
+  asio::io_context& ioc = pool.first();
   fo.extra_metrics = [&ingest, &sink] {
     return ingest ? ingest->metrics_text() + sink->metrics_text() : std::string();
   };
@@ -270,7 +271,7 @@ int run_serve(const serve_options& o) {
   ho.body_limit = o.body_limit;
   ho.tls = tls;
   http::server srv(
-      workers, ho,
+      pool.workers(), ho,
       [&fe](http::request r, http::peer_info p) { return fe.handle(std::move(r), p); },
       [&fe](int status, std::string_view reason) { return fe.transport_error(status, reason); });
   if (auto r = srv.start(); !r) {
@@ -280,7 +281,7 @@ int run_serve(const serve_options& o) {
   std::unique_ptr<http::server> ingest_srv;
   if (ingest) {
     ingest_srv = std::make_unique<http::server>(
-        workers, ingest->server_options(iep.host, iep.port),
+        pool.workers(), ingest->server_options(iep.host, iep.port),
         [&ingest](http::request r, http::peer_info p) {
           return ingest->handle(std::move(r), p);
         },
@@ -303,7 +304,7 @@ int run_serve(const serve_options& o) {
   spdlog::info("sqsrelay serve: SQS endpoint {}://{}:{} (account {}, region {}, {}, {} "
                "threads)",
                tls ? "https" : "http", ep.host, srv.port(), o.account_id, o.region,
-               creds.empty() ? "no authentication (loopback only)" : "SigV4 required", threads);
+               creds.empty() ? "no authentication (loopback only)" : "SigV4 required", pool.size());
   if (ingest_srv)
     spdlog::info("sqsrelay serve: ingest endpoint http://{}:{}/queues/{{name}}/messages ({}; "
                  "dead letters: {})",
@@ -316,38 +317,19 @@ int run_serve(const serve_options& o) {
   asio::signal_set signals(ioc, SIGINT, SIGTERM);
   // Graceful stop: no new connections; requests in progress finish (their data is synced
   // before they are answered) until the deadline; then the store is synced and closed.
-  asio::steady_timer drain(ioc);
-  auto in_progress = [&] {
+  auto in_progress = [&]() -> int64_t {
     return srv.stats().in_progress.load() + (ingest_srv ? ingest_srv->stats().in_progress.load() : 0);
   };
-  std::function<void(std::chrono::steady_clock::time_point)> wait_drained =
-      [&](std::chrono::steady_clock::time_point deadline) {
-        if (in_progress() <= 0 || std::chrono::steady_clock::now() >= deadline) {
-          if (in_progress() > 0)
-            spdlog::warn("stopping with {} requests unanswered", in_progress());
-          for (auto* w : workers) w->stop();
-          return;
-        }
-        drain.expires_after(std::chrono::milliseconds(10));
-        drain.async_wait([&, deadline](boost::system::error_code wait_ec) {
-          if (!wait_ec) wait_drained(deadline);
-        });
-      };
   signals.async_wait([&](boost::system::error_code, int sig) {
     spdlog::info("signal {}: stopping (up to {} s for requests in progress)", sig,
                  o.shutdown_seconds);
     srv.stop();
     if (ingest_srv) ingest_srv->stop();
     sweeper.cancel();
-    wait_drained(std::chrono::steady_clock::now() + std::chrono::seconds(o.shutdown_seconds));
+    pool.stop_when_idle(in_progress,
+                      std::chrono::steady_clock::now() + std::chrono::seconds(o.shutdown_seconds));
   });
-  // Keep the other contexts running while they have no connections yet.
-  std::vector<asio::executor_work_guard<asio::io_context::executor_type>> guards;
-  for (auto* w : workers) guards.push_back(asio::make_work_guard(*w));
-  std::vector<std::thread> pool;
-  for (unsigned i = 1; i < threads; ++i) pool.emplace_back([w = workers[i]] { w->run(); });
-  ioc.run();
-  for (auto& t : pool) t.join();
+  pool.run();
   // Leaving the scope destroys, in reverse order: the listeners, the contexts (with any
   // unfinished request), the ingest objects, the dead-letter file (written and synced) and
   // last the store (synced and closed).
