@@ -141,7 +141,8 @@ CLI::App* add_send_command(CLI::App& app, send_options& o) {
                   "embedded server http://127.0.0.1:9324)");
   cmd->add_option("--region", o.region, "AWS region (default: $AWS_REGION or us-east-1)");
   cmd->add_option("--profile", o.profile, "Credentials profile (default: $AWS_PROFILE)");
-  cmd->add_option("--ca-file", o.ca_file, "Extra trusted CA certificates (PEM) for https");
+  cmd->add_option("--ca-bundle,--ca-file", o.ca_file,
+                  "PEM file of CAs to trust for https endpoints (as receive and queue)");
   cmd->add_option("-q,--queue", o.queue, "Queue name or URL")->required();
   cmd->add_option("input", o.input, "Input file; - or absent: stdin")->capture_default_str();
   cmd->add_option("--format", o.format,
