@@ -1,103 +1,12 @@
-// A move-only `void(error_code)` callable. std::function needs copyable targets, which
-// rules out Asio completion handlers and promises; std::move_only_function is C++23. Targets
-// up to 48 bytes are stored inline, so registering a waiter allocates nothing.
+// The WAL's durability completion: a move-only `void(error_code)` callable with inline
+// storage (base/move_only_callback.h), so registering a waiter allocates nothing.
 #pragma once
 
-#include <concepts>
-#include <cstddef>
-#include <new>
-#include <type_traits>
-#include <utility>
-
+#include "base/move_only_callback.h"
 #include "base/result.h"
 
 namespace sqsrelay::wal {
 
-class durable_callback;
-
-namespace detail {
-template <class F>
-concept durable_callback_target = !std::same_as<std::decay_t<F>, durable_callback> &&
-                                  std::invocable<std::decay_t<F>&, error_code>;
-}  // namespace detail
-
-class durable_callback {
- public:
-  durable_callback() noexcept = default;
-
-  // Implicit like std::function; the constraint keeps it from hiding the move constructor.
-  template <detail::durable_callback_target F>
-  // NOLINTNEXTLINE(google-explicit-constructor,bugprone-forwarding-reference-overload)
-  durable_callback(F&& f) {
-    using T = std::decay_t<F>;
-    if constexpr (fits_inline<T>) {
-      ::new (static_cast<void*>(buf_)) T(std::forward<F>(f));
-      ops_ = &inline_ops<T>;
-    } else {
-      ::new (static_cast<void*>(buf_)) T*(new T(std::forward<F>(f)));
-      ops_ = &heap_ops<T>;
-    }
-  }
-
-  durable_callback(durable_callback&& o) noexcept : ops_(std::exchange(o.ops_, nullptr)) {
-    if (ops_) ops_->move(buf_, o.buf_);
-  }
-
-  durable_callback& operator=(durable_callback&& o) noexcept {
-    if (this != &o) {
-      reset();
-      ops_ = std::exchange(o.ops_, nullptr);
-      if (ops_) ops_->move(buf_, o.buf_);
-    }
-    return *this;
-  }
-
-  durable_callback(const durable_callback&) = delete;
-  durable_callback& operator=(const durable_callback&) = delete;
-  ~durable_callback() { reset(); }
-
-  explicit operator bool() const noexcept { return ops_ != nullptr; }
-
-  // Requires a target.
-  void operator()(error_code ec) { ops_->invoke(buf_, ec); }
-
- private:
-  static constexpr size_t inline_size = 48;
-
-  struct ops {
-    void (*invoke)(void* self, error_code ec);
-    void (*move)(void* dst, void* src) noexcept;  // move-constructs dst, destroys src
-    void (*destroy)(void* self) noexcept;
-  };
-
-  template <class T>
-  static constexpr bool fits_inline =
-      sizeof(T) <= inline_size &&
-      alignof(T) <= alignof(std::max_align_t) && std::is_nothrow_move_constructible_v<T>;
-
-  template <class T>
-  static constexpr ops inline_ops = {
-      [](void* self, error_code ec) { (*static_cast<T*>(self))(ec); },
-      [](void* dst, void* src) noexcept {
-        ::new (dst) T(std::move(*static_cast<T*>(src)));
-        static_cast<T*>(src)->~T();
-      },
-      [](void* self) noexcept { static_cast<T*>(self)->~T(); },
-  };
-
-  template <class T>
-  static constexpr ops heap_ops = {
-      [](void* self, error_code ec) { (**static_cast<T**>(self))(ec); },
-      [](void* dst, void* src) noexcept { ::new (dst) T*(*static_cast<T**>(src)); },
-      [](void* self) noexcept { delete *static_cast<T**>(self); },
-  };
-
-  void reset() noexcept {
-    if (ops_) std::exchange(ops_, nullptr)->destroy(buf_);
-  }
-
-  alignas(std::max_align_t) unsigned char buf_[inline_size];
-  const ops* ops_ = nullptr;
-};
+using durable_callback = move_only_callback<error_code>;
 
 }  // namespace sqsrelay::wal
