@@ -168,8 +168,9 @@ const option_list<http_source_config>& http_option_list() {
 const option_list<endpoint_config>& endpoint_option_list() {
   static const option_list<endpoint_config> l = {
       string_option<endpoint_config>("url", &endpoint_config::url,
-                                     "\"embedded\" (the in-process server) or an SQS endpoint "
-                                     "URL (https://sqs.eu-west-1.amazonaws.com)."),
+                                     "\"embedded\" (the embedded server of a `sqsrelay serve` "
+                                     "at its default address, http://127.0.0.1:9324) or an SQS "
+                                     "endpoint URL (https://sqs.eu-west-1.amazonaws.com)."),
       string_option<endpoint_config>("region", &endpoint_config::region,
                                      "Region for SigV4 signing."),
       string_option<endpoint_config>("profile", &endpoint_config::profile,
@@ -641,7 +642,7 @@ std::vector<doc_section> doc_sections() {
        "route).",
        rows_of(route_body_options())},
       {"[endpoints.<name>]",
-       "An SQS endpoint routes can name. `embedded` always exists (the in-process server) "
+       "An SQS endpoint routes can name. `embedded` always exists (a `sqsrelay serve` on http://127.0.0.1:9324) "
        "unless redefined.",
        rows_of(endpoint_option_list())},
       {"[spool]", "The durable spool between sources and the sender.",

@@ -22,8 +22,9 @@
 
 namespace sqsrelay::config {
 
-// "embedded" is the in-process server (`sqsrelay serve`'s store); anything else is an SQS
-// endpoint URL, e.g. https://sqs.eu-west-1.amazonaws.com or http://127.0.0.1:9324.
+// "embedded" is the embedded server of a `sqsrelay serve` at its default address
+// (http://127.0.0.1:9324); anything else is an SQS endpoint URL, e.g.
+// https://sqs.eu-west-1.amazonaws.com.
 inline constexpr std::string_view embedded_endpoint = "embedded";
 
 struct endpoint_config {
