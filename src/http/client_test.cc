@@ -147,9 +147,16 @@ TEST_F(http_client_test, waiters_time_out_when_the_pool_is_full) {
   auto count = [&](client_errc e) {
     return std::count(codes.begin(), codes.end(), make_error_code(e));
   };
-  EXPECT_EQ(count(client_errc::pool_timeout), 1);
-  EXPECT_EQ(count(client_errc::request_timeout), 1);
-  EXPECT_EQ(c.stats().connections_opened.load(), 1u);
+  // The second request waited for the only connection. Both deadlines are 150 ms from
+  // (almost) the same start, so which timer fires first is a race: either the waiter times
+  // out in the pool while the first request still holds the connection, or the first
+  // request times out first, its connection is dropped, and the waiter opens a new one and
+  // then times out on the slow server. Both end in a timeout; neither may succeed or hang.
+  EXPECT_GE(c.stats().pool_waits.load(), 1u);
+  EXPECT_EQ(count(client_errc::request_timeout) + count(client_errc::pool_timeout), 2);
+  EXPECT_GE(count(client_errc::request_timeout), 1);
+  EXPECT_EQ(c.stats().connections_opened.load(),
+            count(client_errc::pool_timeout) == 1 ? 1u : 2u);
 }
 
 TEST_F(http_client_test, many_in_flight_over_a_capped_pool) {
