@@ -54,6 +54,10 @@ int main(int argc, char** argv) {
   serve->add_option("--dead-letter-file", so.dead_letter_file,
                     "NDJSON file for ingested elements that can never be stored (default: "
                     "DATA_DIR/dead-letters.ndjson)");
+  serve->add_option("--group-commit-linger-us", so.linger_us,
+                    "Group commit: wait up to this gap between arriving writes (10x in all) "
+                    "before an fdatasync; 0 syncs at once")
+      ->capture_default_str();
   serve->add_option("--shutdown-timeout", so.shutdown_seconds,
                     "Seconds SIGTERM waits for requests in progress")
       ->capture_default_str();

@@ -191,6 +191,8 @@ int run_serve(const serve_options& o) {
   so.account_id = o.account_id;
   so.region = o.region;
   if (tls) so.url_scheme = "https";
+  so.sync_linger_gap = std::chrono::microseconds(o.linger_us);
+  so.sync_linger_max = std::chrono::microseconds(o.linger_us * 10);
   random_source rng;
   auto svc = server::service::open(so, system_clock::instance(), rng, &err);
   if (!svc) {
