@@ -13,6 +13,7 @@
 
 #include "app/ingest_dead_letters.h"
 #include "app/spool_record.h"
+#include "spool/async_append.h"
 #include "wal/env.h"
 
 namespace sqsrelay::app {
@@ -22,19 +23,6 @@ namespace asio = boost::asio;
 namespace {
 
 using awaitable_token = asio::as_tuple_t<asio::use_awaitable_t<>>;
-
-// spool::append as an awaitable resuming on the awaiting coroutine's executor.
-auto async_append(spool::spool& sp, std::span<const std::string_view> records) {
-  return asio::async_initiate<const awaitable_token, void(error_code, uint64_t)>(
-      [&sp, records](auto handler) {
-        auto ex = asio::get_associated_executor(handler);
-        auto h = std::make_shared<decltype(handler)>(std::move(handler));
-        sp.append(records, [h, ex](error_code ec, uint64_t first) {
-          asio::post(ex, [h, ec, first]() mutable { std::move(*h)(ec, first); });
-        });
-      },
-      awaitable_token{});
-}
 
 }  // namespace
 
@@ -137,7 +125,7 @@ class relay::spool_sink final : public sources::ingest_sink {
       begin = e;
     }
     std::span<const std::string_view> record_span(records);
-    auto [ec, first] = co_await async_append(*relay_.spool_, record_span);
+    auto [ec, first] = co_await spool::async_append(*relay_.spool_, record_span);
     if (ec == spool::errc::spool_full) {
       stats.spool_full += 1;
       co_return sources::submit_result::retry_later(relay_.opts_.retry_after,
