@@ -141,10 +141,10 @@ class ServerProcess:
         return self.proc is not None and self.proc.poll() is not None
 
 
-def health(endpoint):
+def health(endpoint, path="/health"):
     try:
         c = http.client.HTTPConnection(*endpoint, timeout=2)
-        c.request("GET", "/health")
+        c.request("GET", path)
         ok = c.getresponse().status == 200
         c.close()
         return ok

@@ -30,8 +30,8 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(__file__))
-from harness import (Connection, EndpointBoard, ServerProcess, TempDir, drain, log,  # noqa: E402
-                     server_binary)
+from harness import (Connection, EndpointBoard, ServerProcess, TempDir, drain, health,  # noqa: E402
+                     log, server_binary)
 
 CYCLES = int(os.environ.get("CRASH_CYCLES", "20"))
 WORKERS = int(os.environ.get("CRASH_WORKERS", "4"))
@@ -73,7 +73,7 @@ class IngestProcess:
                 raise AssertionError(f"{self.name} exited with {self.proc.returncode} at "
                                      f"startup (a crash loop):\n{self.log_text()}")
             m = INGEST_RE.search(self.log_text())
-            if m and healthz((m.group(1), int(m.group(2)))):
+            if m and health((m.group(1), int(m.group(2))), "/healthz"):
                 return (m.group(1), int(m.group(2)))
             time.sleep(0.02)
         raise AssertionError(f"{self.name} not healthy in {timeout}s:\n{self.log_text()}")
@@ -96,17 +96,6 @@ class IngestProcess:
         rc = self.proc.returncode if self.proc else 0
         self.proc = None
         return rc
-
-
-def healthz(endpoint):
-    try:
-        c = http.client.HTTPConnection(*endpoint, timeout=2)
-        c.request("GET", "/healthz")
-        ok = c.getresponse().status == 200
-        c.close()
-        return ok
-    except (OSError, http.client.HTTPException):
-        return False
 
 
 class Load:
