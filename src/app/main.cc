@@ -58,6 +58,10 @@ int main(int argc, char** argv) {
                     "Group commit: wait up to this gap between arriving writes (10x in all) "
                     "before an fdatasync; 0 syncs at once")
       ->capture_default_str();
+  serve->add_option("--wal-write-behind", so.write_behind,
+                    "Write WAL records with the group commit (one write per fdatasync) "
+                    "rather than one write per request")
+      ->capture_default_str();
   serve->add_option("--shutdown-timeout", so.shutdown_seconds,
                     "Seconds SIGTERM waits for requests in progress")
       ->capture_default_str();

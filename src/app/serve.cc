@@ -193,6 +193,7 @@ int run_serve(const serve_options& o) {
   if (tls) so.url_scheme = "https";
   so.sync_linger_gap = std::chrono::microseconds(o.linger_us);
   so.sync_linger_max = std::chrono::microseconds(o.linger_us * 10);
+  so.write_behind = o.write_behind;
   random_source rng;
   auto svc = server::service::open(so, system_clock::instance(), rng, &err);
   if (!svc) {

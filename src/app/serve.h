@@ -31,6 +31,9 @@ struct serve_options {
   // on an idle 2-core machine with 16 clients it cost 15-20 % of throughput (it saves CPU
   // per message only when the CPU, not the disk, is the bottleneck).
   unsigned linger_us = 0;
+  // WAL write-behind (wal::options::write_behind): records are written by the sync thread,
+  // one write per group commit, instead of one write per request on the I/O threads.
+  bool write_behind = true;
 };
 
 // Runs until SIGINT/SIGTERM; returns the process exit code.

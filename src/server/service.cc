@@ -41,6 +41,7 @@ result<void> service::recover(std::string* error) {
   wo.sync = opts_.sync && !opts_.in_memory;
   wo.sync_linger_gap = opts_.sync_linger_gap;
   wo.sync_linger_max = opts_.sync_linger_max;
+  wo.write_behind = opts_.write_behind;
   wal::env* env = nullptr;
   if (opts_.in_memory) {
     mem_env_ = wal::make_mem_env();

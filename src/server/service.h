@@ -34,6 +34,9 @@ struct service_options {
   // Group-commit linger of the WAL (wal::options::sync_linger_gap/_max).
   std::chrono::microseconds sync_linger_gap{100};
   std::chrono::microseconds sync_linger_max{1000};
+  // WAL write-behind (wal::options::write_behind): a disk write error then fails the store
+  // until restart, like an fdatasync error, instead of failing one request.
+  bool write_behind = true;
 };
 
 struct recovery_report {

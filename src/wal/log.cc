@@ -63,11 +63,18 @@ result<log::appended> log::append_locked(uint8_t type, std::span<const std::stri
   if (needs_roll(bytes)) {
     if (auto r = roll(); !r) return r.error();
   }
-  encode(type, parts, payload);
   segment_state& seg = *active_;
   const uint64_t offset = seg.size;
-  if (auto w = seg.f->write_at(offset, buf_); !w) return undo_write(w.error(), offset);
-  if (buf_.capacity() > max_kept_buffer) std::string().swap(buf_);
+  if (buffering()) {
+    if (pending_.empty()) pending_offset_ = offset;
+    encode(type, parts, payload, pending_);
+  } else {
+    buf_.clear();
+    encode(type, parts, payload, buf_);
+    ++stats_.writes;
+    if (auto w = seg.f->write_at(offset, buf_); !w) return undo_write(w.error(), offset);
+    if (buf_.capacity() > max_kept_buffer) std::string().swap(buf_);
+  }
 
   seg.size += bytes;
   seg.refs += refs;
@@ -85,6 +92,21 @@ result<log::appended> log::append_locked(uint8_t type, std::span<const std::stri
   return appended{lsn, {seg.number, static_cast<uint32_t>(payload), offset + record_header_size}};
 }
 
+// Write-behind: the records still in memory belong to the active segment, so they are
+// written before it is sealed. The appends that made them succeeded, so a failure here
+// fails the log.
+result<void> log::write_pending_locked() {
+  if (pending_.empty()) return {};
+  ++stats_.writes;
+  if (auto w = active_->f->write_at(pending_offset_, pending_); !w) {
+    ++stats_.write_errors;
+    fail(w.error());
+    return w.error();
+  }
+  pending_.clear();
+  return {};
+}
+
 // A record never spans segments; one larger than segment_bytes gets a segment of its own.
 bool log::needs_roll(uint64_t record_bytes) const {
   return active_->size > segment_header_size && active_->size + record_bytes > opts_.segment_bytes;
@@ -92,6 +114,7 @@ bool log::needs_roll(uint64_t record_bytes) const {
 
 result<void> log::roll() {
   if (next_segment_ > UINT32_MAX) return errc::segments_exhausted;
+  if (auto r = write_pending_locked(); !r) return r;
   const auto number = static_cast<uint32_t>(next_segment_++);
   SQSRELAY_TRY(seg, create_segment(number));
   segments_.emplace(number, seg);
@@ -122,16 +145,20 @@ result<std::shared_ptr<log::segment_state>> log::create_segment(uint32_t number)
   return seg;
 }
 
-void log::encode(uint8_t type, std::span<const std::string_view> parts, size_t payload) {
-  buf_.resize(record_header_size + payload);
-  buf_[record_type_offset] = static_cast<char>(type);
-  char* out = buf_.data() + record_header_size;
-  for (std::string_view p : parts) {
-    if (p.empty()) continue;  // an empty view may have a null data()
-    std::memcpy(out, p.data(), p.size());
-    out += p.size();
+// Appends the record to `out`.
+void log::encode(uint8_t type, std::span<const std::string_view> parts, size_t payload,
+                 std::string& out) {
+  const size_t start = out.size();
+  out.resize(start + record_header_size + payload);
+  char* record = out.data() + start;
+  record[record_type_offset] = static_cast<char>(type);
+  char* p = record + record_header_size;
+  for (std::string_view part : parts) {
+    if (part.empty()) continue;  // an empty view may have a null data()
+    std::memcpy(p, part.data(), part.size());
+    p += part.size();
   }
-  seal_record(buf_);
+  seal_record(std::span<char>(record, record_header_size + payload));
 }
 
 // A failed write may have left part of the record behind; cutting it off keeps the segment
@@ -191,9 +218,24 @@ result<void> log::read(const location& loc, char* out) const {
         seg->size - loc.offset < loc.length) {
       return errc::bad_location;
     }
+    if (loc.length == 0) return {};
+    if (buffering() && copy_buffered(loc, out)) return {};
   }
-  if (loc.length == 0) return {};
   return seg->f->read_at(loc.offset, std::span<char>(out, loc.length));
+}
+
+// Write-behind: copies loc from the records not written yet, if it is there. A location
+// lies inside one record and records are buffered whole, so it is in one buffer or in
+// the file.
+bool log::copy_buffered(const location& loc, char* out) const {
+  const auto copy_from = [&](const std::string& buf, uint64_t start) {
+    if (buf.empty() || loc.offset < start || loc.offset - start > buf.size() - loc.length)
+      return false;
+    std::memcpy(out, buf.data() + (loc.offset - start), loc.length);
+    return true;
+  };
+  if (loc.segment == active_->number && copy_from(pending_, pending_offset_)) return true;
+  return writing_seg_ && loc.segment == writing_seg_->number && copy_from(writing_, writing_offset_);
 }
 
 void log::add_ref(uint32_t segment, uint32_t n) {

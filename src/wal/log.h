@@ -72,6 +72,16 @@ struct options {
   // so the latency of a quiet log does not change.
   std::chrono::microseconds sync_linger_gap{0};
   std::chrono::microseconds sync_linger_max{0};
+  // Write-behind (only with `sync`): append() copies the record into memory and the sync
+  // thread writes everything pending with one write right before its fdatasync, so an
+  // append costs no system call on the appending thread and never waits for the kernel
+  // (a write into a page under writeback blocks until the page is written). read() serves
+  // bytes not yet written from memory. The price: a write error is then found by the sync
+  // thread and fails the log (as an fdatasync error does) instead of failing one append,
+  // and unsynced lazy records stay in memory (at most `write_behind_bytes`; more starts a
+  // group commit).
+  bool write_behind = false;
+  uint64_t write_behind_bytes = 1 << 20;
 };
 
 // How an append asks for durability. `now`: the sync thread starts a group commit for it.
@@ -106,6 +116,8 @@ class log {
     uint64_t lazy_appends = 0;    // appends with sync_mode::lazy (included in `appends`)
     uint64_t synced_appends = 0;  // appends made durable by the group commits so far
     uint64_t linger_waits = 0;    // sleeps of the sync thread while lingering
+    uint64_t writes = 0;          // write calls for records (one per append without
+                                  // write-behind, one per group commit with it)
     uint64_t segments_created = 0;
     uint64_t segments_deleted = 0;
     uint64_t sync_errors = 0;
@@ -200,8 +212,12 @@ class log {
   bool needs_roll(uint64_t record_bytes) const;
   result<void> roll();
   result<std::shared_ptr<segment_state>> create_segment(uint32_t number);
-  void encode(uint8_t type, std::span<const std::string_view> parts, size_t payload);
+  static void encode(uint8_t type, std::span<const std::string_view> parts, size_t payload,
+                     std::string& out);
   error_code undo_write(const error_code& ec, uint64_t offset);
+  bool buffering() const { return opts_.write_behind && opts_.sync; }
+  result<void> write_pending_locked();  // writes pending_ before a roll; requires mu_
+  bool copy_buffered(const location& loc, char* out) const;  // requires mu_
   void mark_unsynced(const std::shared_ptr<segment_state>& seg);
   void fail(const error_code& ec);
 
@@ -238,6 +254,15 @@ class log {
   uint64_t wanted_lsn_ = 0;  // highest lsn a group commit is owed for (not lazy); mu_
   uint64_t last_group_ = 0;  // appends the last group commit covered; mu_
   std::string buf_;                       // record being appended, reused; guarded by mu_
+  // Write-behind: records of the active segment not written yet, starting at file offset
+  // pending_offset_; the sync thread swaps them into writing_ (of segment writing_seg_ at
+  // writing_offset_) and writes that without the mutex. writing_ is changed only under mu_
+  // by the sync thread, so readers may copy from it under mu_ while it is being written.
+  std::string pending_;                               // guarded by mu_
+  uint64_t pending_offset_ = 0;                       // guarded by mu_
+  std::string writing_;                               // see above
+  std::shared_ptr<segment_state> writing_seg_;        // guarded by mu_
+  uint64_t writing_offset_ = 0;                       // guarded by mu_
   std::vector<waiter> waiters_;           // min-heap on lsn; guarded by mu_
   error_code failed_;                     // guarded by mu_
   bool replay_allowed_ = true;            // guarded by mu_

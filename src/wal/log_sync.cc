@@ -29,7 +29,8 @@ void log::sync_loop() {
 // directory entry, or, when stopping, anything unsynced (lazy appends included).
 bool log::has_sync_work() const {
   if (failed_ || (unsynced_.empty() && !dir_unsynced_)) return false;
-  return wanted_lsn_ > durable_lsn() || dir_unsynced_ || stopping_;
+  return wanted_lsn_ > durable_lsn() || dir_unsynced_ || stopping_ ||
+         pending_.size() > opts_.write_behind_bytes;
 }
 
 // Waits while appends keep arriving (options::sync_linger_gap/_max), so that one fdatasync
@@ -58,13 +59,28 @@ void log::sync_batch(std::unique_lock<std::mutex>& lock) {
   syncing_.swap(unsynced_);
   for (const auto& seg : syncing_) seg->unsynced = false;
   const bool dir = std::exchange(dir_unsynced_, false);
+  if (!pending_.empty()) {  // write-behind: write what is pending, then sync it
+    writing_.swap(pending_);
+    writing_seg_ = active_;
+    writing_offset_ = pending_offset_;
+  }
   lock.unlock();
-  const error_code ec = sync_files(dir);
+  error_code write_ec;
+  if (!writing_.empty()) {
+    if (auto w = writing_seg_->f->write_at(writing_offset_, writing_); !w) write_ec = w.error();
+  }
+  const error_code ec = write_ec ? write_ec : sync_files(dir);
   syncing_.clear();
   lock.lock();
   ++stats_.syncs;
+  if (!writing_.empty()) {
+    ++stats_.writes;
+    writing_.clear();
+    if (writing_.capacity() > 4 * opts_.write_behind_bytes) std::string().swap(writing_);
+    writing_seg_.reset();
+  }
   if (ec) {
-    ++stats_.sync_errors;
+    ++(write_ec ? stats_.write_errors : stats_.sync_errors);
     fail(ec);
   } else {
     durable_lsn_.store(std::max(target, durable_lsn()), std::memory_order_release);

@@ -586,6 +586,70 @@ TEST_F(wal_test, write_error_that_cannot_be_undone_fails_the_log) {
   EXPECT_EQ(l->append(1, "y").error(), errc::log_failed);
 }
 
+// Write-behind: appends reach the file with the group commit, one write per commit.
+TEST_F(wal_test, write_behind_reads_unwritten_records_and_writes_once_per_group_commit) {
+  opts_.write_behind = true;
+  auto l = open_replayed();
+  env_.hold_syncs();  // the sync thread blocks before its first fdatasync
+  const uint64_t writes_before = env_.calls(fault_env::op::write);
+  for (uint64_t id = 0; id < 20; ++id) put(*l, id, 100);
+  // Before any write reached the file every record reads back from memory, whole or a range.
+  for (const record& r : written_) {
+    std::string out(r.payload.size(), '\0');
+    ASSERT_TRUE(l->read(r.loc, out.data()));
+    EXPECT_EQ(out, r.payload);
+  }
+  const location mid{written_[7].loc.segment, 10, written_[7].loc.offset + 30};
+  std::string part(10, '\0');
+  ASSERT_TRUE(l->read(mid, part.data()));
+  EXPECT_EQ(part, written_[7].payload.substr(30, 10));
+  env_.release_syncs();
+  EXPECT_EQ(wait_durable(*l, l->last_lsn()), error_code{});
+  const auto st = l->get_stats();
+  EXPECT_EQ(st.appends, 20u);
+  EXPECT_LT(st.writes, 20u);  // rolls write what is pending too, so a few
+  EXPECT_EQ(env_.calls(fault_env::op::write) - writes_before, st.writes);
+  crash(l);
+  std::vector<record> got;
+  recovery_stats st2;
+  l = open_replayed(&got, &st2);
+  EXPECT_EQ(got, written_);
+  EXPECT_EQ(st2.corrupt_records + st2.truncated_bytes, 0u);
+}
+
+TEST_F(wal_test, write_behind_write_error_fails_the_log_and_its_waiters) {
+  opts_.write_behind = true;
+  auto l = open_replayed();
+  auto first = put(*l, 1);
+  EXPECT_EQ(wait_durable(*l, first.lsn), error_code{});
+  env_.inject(fault_env::op::write, env_.calls(fault_env::op::write) + 1, enospc, 7);
+  auto second = put(*l, 2);  // the append succeeds: nothing is written yet
+  EXPECT_EQ(wait_durable(*l, second.lsn), enospc);
+  EXPECT_TRUE(l->failed());
+  EXPECT_EQ(l->get_stats().write_errors, 1u);
+  EXPECT_EQ(l->append(1, "more").error(), errc::log_failed);
+  crash(l);
+  std::vector<record> got;
+  l = open_replayed(&got);
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0], written_[0]);
+}
+
+TEST_F(wal_test, write_behind_lazy_records_past_the_limit_start_a_commit) {
+  opts_.write_behind = true;
+  opts_.write_behind_bytes = 1000;
+  auto l = open_replayed();
+  const std::string lazy = payload_for(1, 100);
+  std::string_view part(lazy);
+  const uint64_t syncs = env_.calls(fault_env::op::sync);
+  for (int i = 0; i < 5; ++i) ASSERT_TRUE(l->append(1, std::span(&part, 1), 0, sync_mode::lazy));
+  std::this_thread::sleep_for(20ms);
+  EXPECT_EQ(env_.calls(fault_env::op::sync), syncs);  // 545 bytes pending: under the limit
+  for (int i = 0; i < 5; ++i) ASSERT_TRUE(l->append(1, std::span(&part, 1), 0, sync_mode::lazy));
+  EXPECT_TRUE(eventually([&] { return l->durable_lsn() == 10; }));
+  EXPECT_GT(env_.calls(fault_env::op::sync), syncs);
+}
+
 TEST_F(wal_test, segments_are_deleted_oldest_first_once_unreferenced_and_durable) {
   auto l = open_replayed();
   std::vector<log::appended> a;
