@@ -62,6 +62,10 @@ int main(int argc, char** argv) {
                     "Write WAL records with the group commit (one write per fdatasync) "
                     "rather than one write per request")
       ->capture_default_str();
+  serve->add_option("--wal-preallocate", so.preallocate,
+                    "Prepare each next WAL segment as a file of zeros ahead of use, so an "
+                    "fdatasync writes data only (costs one segment of disk ahead)")
+      ->capture_default_str();
   serve->add_option("--shutdown-timeout", so.shutdown_seconds,
                     "Seconds SIGTERM waits for requests in progress")
       ->capture_default_str();

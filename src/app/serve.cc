@@ -194,6 +194,7 @@ int run_serve(const serve_options& o) {
   so.sync_linger_gap = std::chrono::microseconds(o.linger_us);
   so.sync_linger_max = std::chrono::microseconds(o.linger_us * 10);
   so.write_behind = o.write_behind;
+  so.preallocate = o.preallocate;
   random_source rng;
   auto svc = server::service::open(so, system_clock::instance(), rng, &err);
   if (!svc) {

@@ -34,6 +34,9 @@ struct serve_options {
   // WAL write-behind (wal::options::write_behind): records are written by the sync thread,
   // one write per group commit, instead of one write per request on the I/O threads.
   bool write_behind = true;
+  // WAL segments written with zeros ahead of use (wal::options::preallocate), so that an
+  // fdatasync flushes data only.
+  bool preallocate = true;
 };
 
 // Runs until SIGINT/SIGTERM; returns the process exit code.

@@ -42,6 +42,7 @@ result<void> service::recover(std::string* error) {
   wo.sync_linger_gap = opts_.sync_linger_gap;
   wo.sync_linger_max = opts_.sync_linger_max;
   wo.write_behind = opts_.write_behind;
+  wo.preallocate = opts_.preallocate;
   wal::env* env = nullptr;
   if (opts_.in_memory) {
     mem_env_ = wal::make_mem_env();

@@ -37,6 +37,8 @@ struct service_options {
   // WAL write-behind (wal::options::write_behind): a disk write error then fails the store
   // until restart, like an fdatasync error, instead of failing one request.
   bool write_behind = true;
+  // WAL segments preallocated ahead of use (wal::options::preallocate).
+  bool preallocate = true;
 };
 
 struct recovery_report {

@@ -53,6 +53,10 @@ class env {
   [[nodiscard]] virtual result<std::vector<std::string>> list_dir(
       const std::filesystem::path& dir) = 0;
   [[nodiscard]] virtual result<void> remove_file(const std::filesystem::path& p) = 0;
+  // Renames `from` to `to` atomically, replacing `to` if it exists. Open handles of `from`
+  // keep working (they refer to the file, not the name).
+  [[nodiscard]] virtual result<void> rename_file(const std::filesystem::path& from,
+                                                 const std::filesystem::path& to) = 0;
   [[nodiscard]] virtual result<void> sync_dir(const std::filesystem::path& dir) = 0;
   // Creates `dir` and its parents if missing, durably (the parent directory is synced).
   [[nodiscard]] virtual result<void> create_dir(const std::filesystem::path& dir) = 0;

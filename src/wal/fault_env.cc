@@ -191,6 +191,19 @@ result<void> fault_env::remove_file(const std::filesystem::path& p) {
   return {};
 }
 
+result<void> fault_env::rename_file(const std::filesystem::path& from,
+                                    const std::filesystem::path& to) {
+  std::lock_guard lock(mu_);
+  if (error_code ec = begin_op(op::rename, epoch_, nullptr)) return ec;
+  if (auto r = base_->rename_file(from, to); !r) return r;
+  auto it = current_.find(path_key(from));
+  if (it == current_.end()) return {};
+  std::shared_ptr<tracked> t = std::move(it->second);
+  current_.erase(it);
+  current_[path_key(to)] = std::move(t);
+  return {};
+}
+
 // Makes the current set of names in `dir` the durable one.
 result<void> fault_env::sync_dir(const std::filesystem::path& dir) {
   std::lock_guard lock(mu_);

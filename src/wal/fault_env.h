@@ -3,9 +3,11 @@
 //
 // Durability model (what ext4 promises at worst):
 //   - a file's contents are durable as of its last successful sync();
-//   - a created or removed name is durable only after a successful sync_dir() of its
-//     directory; until then a crash undoes the create (the file vanishes) or the remove
-//     (the file comes back with its last synced contents).
+//   - a created, removed or renamed name is durable only after a successful sync_dir() of
+//     its directory; until then a crash undoes the create (the file vanishes), the remove
+//     (the file comes back with its last synced contents) or the rename (the file is back
+//     under its old name, if that was durable, and the new name is gone or back to what it
+//     named before).
 // crash() applies that model and puts the env "down": every call, and every call on a
 // handle opened before the crash, fails with errc::crashed. restart() brings it back up for
 // a fresh log to reopen. Thread-safe.
@@ -24,7 +26,7 @@ namespace sqsrelay::wal {
 
 class fault_env final : public env {
  public:
-  enum class op { write, sync, sync_dir, create, remove, truncate };
+  enum class op { write, sync, sync_dir, create, remove, truncate, rename };
 
   fault_env();
   ~fault_env() override;
@@ -53,6 +55,8 @@ class fault_env final : public env {
   result<std::unique_ptr<file>> open_file(const std::filesystem::path& p) override;
   result<std::vector<std::string>> list_dir(const std::filesystem::path& dir) override;
   result<void> remove_file(const std::filesystem::path& p) override;
+  result<void> rename_file(const std::filesystem::path& from,
+                           const std::filesystem::path& to) override;
   result<void> sync_dir(const std::filesystem::path& dir) override;
   result<void> create_dir(const std::filesystem::path& dir) override;
   result<std::unique_ptr<dir_lock>> lock_file(const std::filesystem::path& p) override;
@@ -77,7 +81,7 @@ class fault_env final : public env {
   std::unique_ptr<env> base_;
   mutable std::mutex mu_;
   std::condition_variable cv_;
-  uint64_t counts_[6] = {};                                  // guarded by mu_
+  uint64_t counts_[7] = {};                                  // guarded by mu_
   std::vector<fault> faults_;                                // guarded by mu_
   std::map<std::string, std::shared_ptr<tracked>> current_;  // guarded by mu_
   std::map<std::string, std::shared_ptr<tracked>> durable_;  // guarded by mu_

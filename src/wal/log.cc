@@ -89,6 +89,7 @@ result<log::appended> log::append_locked(uint8_t type, std::span<const std::stri
   ++stats_.appends;
   if (mode == sync_mode::lazy) ++stats_.lazy_appends;
   stats_.bytes += bytes;
+  if (preallocating()) want_prepared();
   return appended{lsn, {seg.number, static_cast<uint32_t>(payload), offset + record_header_size}};
 }
 
@@ -108,15 +109,39 @@ result<void> log::write_pending_locked() {
 }
 
 // A record never spans segments; one larger than segment_bytes gets a segment of its own.
+// A log in a segment that was not preallocated moves to a prepared one as soon as it can.
 bool log::needs_roll(uint64_t record_bytes) const {
-  return active_->size > segment_header_size && active_->size + record_bytes > opts_.segment_bytes;
+  if (active_->size <= segment_header_size) return false;
+  return active_->size + record_bytes > opts_.segment_bytes || (prepared_ && !active_->prewritten);
+}
+
+// Asks the reclaimer for a prepared file once the active segment is busy: past 1 MiB if it
+// was not preallocated (a short-lived log never pays for one), half full if it was (so the
+// next one is ready in time).
+void log::want_prepared() {
+  if (prepared_ || preparing_ || prepare_wanted_ || failed_) return;
+  const uint64_t used = active_->size;
+  const uint64_t threshold = active_->prewritten
+                                 ? opts_.segment_bytes / 2
+                                 : std::min<uint64_t>(1 << 20, opts_.segment_bytes / 4);
+  if (used < threshold) return;
+  prepare_wanted_ = true;
+  reclaim_cv_.notify_one();
 }
 
 result<void> log::roll() {
   if (next_segment_ > UINT32_MAX) return errc::segments_exhausted;
   if (auto r = write_pending_locked(); !r) return r;
   const auto number = static_cast<uint32_t>(next_segment_++);
-  SQSRELAY_TRY(seg, create_segment(number));
+  std::shared_ptr<segment_state> seg;
+  if (prepared_) {
+    auto adopted = adopt_prepared(number);
+    if (adopted) seg = std::move(*adopted);
+  }
+  if (!seg) {
+    SQSRELAY_TRY(created, create_segment(number));
+    seg = std::move(created);
+  }
   segments_.emplace(number, seg);
   active_ = std::move(seg);
   deletion_paused_ = false;
@@ -146,6 +171,29 @@ result<std::shared_ptr<log::segment_state>> log::create_segment(uint32_t number)
 }
 
 // Appends the record to `out`.
+// Renames the prepared file to segment `number` and writes its header over the zeros.
+// On failure the prepared file is dropped (the caller creates the segment as usual).
+result<std::shared_ptr<log::segment_state>> log::adopt_prepared(uint32_t number) {
+  std::unique_ptr<file> f = std::move(prepared_);
+  if (auto r = env_.rename_file(opts_.dir / prepared_file_name, path_of(number)); !r) {
+    ++stats_.prepare_errors;
+    return r.error();
+  }
+  const segment_header header = encode_segment_header(number);
+  if (auto w = f->write_at(0, header); !w) {
+    ++stats_.prepare_errors;
+    f.reset();
+    (void)env_.remove_file(path_of(number));  // best effort, as in create_segment
+    return w.error();
+  }
+  auto seg = std::make_shared<segment_state>();
+  seg->number = number;
+  seg->f = std::move(f);
+  seg->size = segment_header_size;
+  seg->prewritten = true;
+  return seg;
+}
+
 void log::encode(uint8_t type, std::span<const std::string_view> parts, size_t payload,
                  std::string& out) {
   const size_t start = out.size();
@@ -229,8 +277,8 @@ result<void> log::read(const location& loc, char* out) const {
 // the file.
 bool log::copy_buffered(const location& loc, char* out) const {
   const auto copy_from = [&](const std::string& buf, uint64_t start) {
-    if (buf.empty() || loc.offset < start || loc.offset - start > buf.size() - loc.length)
-      return false;
+    if (loc.offset < start || loc.offset - start >= buf.size()) return false;
+    if (buf.size() - (loc.offset - start) < loc.length) return false;  // cannot happen
     std::memcpy(out, buf.data() + (loc.offset - start), loc.length);
     return true;
   };

@@ -82,6 +82,16 @@ struct options {
   // group commit).
   bool write_behind = false;
   uint64_t write_behind_bytes = 1 << 20;
+  // Preallocation (only with `sync`): the reclaimer thread prepares the next segment ahead
+  // of time as a file of segment_bytes zeros, synced, which a roll renames into place. Appends
+  // then overwrite blocks that exist, so an fdatasync writes the data and nothing else: no
+  // block allocation, no inode size change (on this project's ext4 VM a third less CPU and
+  // wall time per fdatasync). Preparing starts once the log is busy (the active segment holds
+  // 1 MiB, or is half full), so short-lived logs never pay for it; once a prepared file is
+  // ready, a log still in a segment that was not preallocated rolls into it at once.
+  // Recovery treats zeros at the end of a segment as its clean end (see scanner.h). The
+  // prepared file (`prepared.tmp`) is not a segment: open() deletes a leftover one.
+  bool preallocate = false;
 };
 
 // How an append asks for durability. `now`: the sync thread starts a group commit for it.
@@ -119,6 +129,8 @@ class log {
     uint64_t writes = 0;          // write calls for records (one per append without
                                   // write-behind, one per group commit with it)
     uint64_t segments_created = 0;
+    uint64_t segments_prepared = 0;  // preallocated files made ready (options::preallocate)
+    uint64_t prepare_errors = 0;     // preparations or renames that failed
     uint64_t segments_deleted = 0;
     uint64_t sync_errors = 0;
     uint64_t write_errors = 0;
@@ -212,6 +224,9 @@ class log {
   bool needs_roll(uint64_t record_bytes) const;
   result<void> roll();
   result<std::shared_ptr<segment_state>> create_segment(uint32_t number);
+  result<std::shared_ptr<segment_state>> adopt_prepared(uint32_t number);
+  bool preallocating() const { return opts_.preallocate && opts_.sync; }
+  void want_prepared();  // requires mu_
   static void encode(uint8_t type, std::span<const std::string_view> parts, size_t payload,
                      std::string& out);
   error_code undo_write(const error_code& ec, uint64_t offset);
@@ -231,6 +246,8 @@ class log {
 
   // The reclaimer thread (log_reclaim.cc).
   void reclaim_loop();
+  void prepare_segment(std::unique_lock<std::mutex>& lock);
+  result<std::unique_ptr<file>> write_prepared_file();  // runs without mu_
   std::shared_ptr<segment_state> deletable() const;  // requires mu_
   void wake_reclaimer_if_ready();                    // requires mu_
   void delete_segment(const std::shared_ptr<segment_state>& seg,
@@ -269,6 +286,11 @@ class log {
   bool replayed_ = false;                 // guarded by mu_
   bool deletion_paused_ = false;          // after a failed remove, until the next roll; mu_
   bool stopping_ = false;                 // guarded by mu_
+  // Preallocation: a prepared segment file ready for the next roll, whether the reclaimer
+  // should make one, and whether it is making one.
+  std::unique_ptr<file> prepared_;  // guarded by mu_
+  bool prepare_wanted_ = false;     // guarded by mu_
+  bool preparing_ = false;          // guarded by mu_
   recovery_stats recovery_;               // what open() found; guarded by mu_
   stats stats_;                           // guarded by mu_
   std::atomic<uint64_t> last_lsn_{0};     // written under mu_

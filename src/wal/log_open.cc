@@ -27,6 +27,10 @@ result<void> log::recover() {
   std::vector<uint32_t> numbers;
   for (const std::string& name : names) {
     if (name == lock_file_name) continue;
+    if (name == prepared_file_name) {  // never held data; made again when needed
+      (void)env_.remove_file(opts_.dir / name);  // best effort: preparing retries it
+      continue;
+    }
     if (auto n = parse_segment_file_name(name)) {
       numbers.push_back(*n);
     } else {
@@ -115,7 +119,11 @@ result<void> log::adopt_tail(uint32_t newest) {
 result<void> log::trim_tail(segment_state& seg) {
   SQSRELAY_TRY(body, read_body(seg, seg.size));
   const scan_result r = scan_records(body, segment_header_size, [](const scanned_record&) {});
-  if (r.tail_bytes == 0) return {};
+  if (r.tail_bytes == 0) {
+    seg.size = r.valid_end;  // before the zeros of a preallocated segment, if any
+    seg.prewritten = r.zero_bytes > 0;
+    return {};
+  }
   if (auto t = seg.f->truncate(r.valid_end); !t) return t;
   recovery_.truncated_bytes += r.tail_bytes;
   seg.size = r.valid_end;
@@ -147,6 +155,10 @@ result<recovery_stats> log::replay(const replay_fn& fn) {
     });
     ++st.segments;
     st.records += r.records;
+    if (r.zero_bytes > 0) {  // a sealed preallocated segment: its data ends before the zeros
+      std::lock_guard lock(mu_);
+      seg->size = std::min(seg->size, r.valid_end);
+    }
     // Only the active segment's tail was cut at open; damage at the end of an older one
     // (whose tail a crash tore before the next segment began) is counted as corrupt.
     st.corrupt_records += r.corrupt_records + (r.tail_bytes > 0 ? 1 : 0);

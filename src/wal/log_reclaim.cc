@@ -1,6 +1,10 @@
-// The reclaimer thread: deletes dead segments, oldest first.
+// The reclaimer thread: deletes dead segments, oldest first, and prepares preallocated
+// segment files (options::preallocate).
+#include <vector>
+
 #include "wal/log.h"
 #include "wal/log_segment.h"
+#include "wal/wal_format.h"
 
 namespace sqsrelay::wal {
 namespace {
@@ -9,6 +13,11 @@ namespace {
 // that stalls concurrent fdatasyncs for tens of milliseconds. Shrinking the file in steps
 // first spreads the work (RocksDB's DeleteScheduler does the same).
 constexpr uint64_t truncate_step = 8 << 20;
+
+// A prepared file is written in chunks of zeros and synced every few chunks, so that its
+// writeback never queues tens of megabytes ahead of a group commit's fdatasync.
+constexpr size_t zero_chunk = 1 << 20;
+constexpr uint64_t prepare_sync_every = 4 << 20;
 
 }  // namespace
 
@@ -19,6 +28,8 @@ void log::reclaim_loop() {
       delete_segment(seg, lock);
     } else if (stopping_) {
       return;
+    } else if (prepare_wanted_) {
+      prepare_segment(lock);
     } else {
       reclaim_cv_.wait(lock);
     }
@@ -72,6 +83,53 @@ void log::delete_segment(const std::shared_ptr<segment_state>& seg,
     opts_.on_deleted(seg->number);
     lock.lock();
   }
+}
+
+void log::prepare_segment(std::unique_lock<std::mutex>& lock) {
+  prepare_wanted_ = false;
+  if (prepared_ || failed_) return;
+  preparing_ = true;
+  lock.unlock();
+  result<std::unique_ptr<file>> f = write_prepared_file();
+  lock.lock();
+  preparing_ = false;
+  if (!f) {
+    if (f.error() != errc::log_failed) ++stats_.prepare_errors;  // not when stopping
+    return;  // asked again at the next roll or threshold
+  }
+  prepared_ = std::move(*f);
+  ++stats_.segments_prepared;
+}
+
+// segment_bytes of zeros, synced. Gives up (and removes the file) on an error or when the
+// log stops; errc::log_failed then.
+result<std::unique_ptr<file>> log::write_prepared_file() {
+  const std::filesystem::path path = opts_.dir / prepared_file_name;
+  (void)env_.remove_file(path);  // a leftover of a failed attempt, if any
+  SQSRELAY_TRY(f, env_.create_file(path));
+  const std::vector<char> zeros(zero_chunk, '\0');
+  const auto give_up = [&](error_code ec) {
+    f.reset();
+    (void)env_.remove_file(path);
+    return ec;
+  };
+  uint64_t unsynced = 0;
+  for (uint64_t off = 0; off < opts_.segment_bytes;) {
+    {
+      std::lock_guard lock(mu_);
+      if (stopping_ || failed_) return give_up(errc::log_failed);
+    }
+    const size_t n = static_cast<size_t>(std::min<uint64_t>(zero_chunk, opts_.segment_bytes - off));
+    if (auto w = f->write_at(off, std::span<const char>(zeros.data(), n)); !w)
+      return give_up(w.error());
+    off += n;
+    unsynced += n;
+    if (unsynced >= prepare_sync_every || off == opts_.segment_bytes) {
+      if (auto r = f->sync(); !r) return give_up(r.error());
+      unsynced = 0;
+    }
+  }
+  return f;
 }
 
 }  // namespace sqsrelay::wal

@@ -18,6 +18,7 @@ struct log::segment_state {
   uint64_t refs = 0;         // live records
   uint64_t released_at = 0;  // last_lsn when refs last fell to zero
   bool unsynced = false;     // listed in log::unsynced_
+  bool prewritten = false;   // the file was preallocated (zeros past `size`)
 };
 
 }  // namespace sqsrelay::wal

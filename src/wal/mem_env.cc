@@ -160,6 +160,17 @@ class mem_env final : public env {
     return {};
   }
 
+  result<void> rename_file(const std::filesystem::path& from,
+                           const std::filesystem::path& to) override {
+    std::lock_guard lock(mu_);
+    auto it = files_.find(path_key(from));
+    if (it == files_.end()) return not_found();
+    std::shared_ptr<mem_node> node = std::move(it->second);
+    files_.erase(it);
+    files_[path_key(to)] = std::move(node);
+    return {};
+  }
+
   result<void> sync_dir(const std::filesystem::path&) override { return {}; }
   result<void> create_dir(const std::filesystem::path&) override { return {}; }
 

@@ -125,6 +125,12 @@ class posix_env final : public env {
     return {};
   }
 
+  result<void> rename_file(const std::filesystem::path& from,
+                           const std::filesystem::path& to) override {
+    if (::rename(from.c_str(), to.c_str()) != 0) return last_error();
+    return {};
+  }
+
   result<void> sync_dir(const std::filesystem::path& dir) override { return fsync_path(dir); }
 
   result<void> create_dir(const std::filesystem::path& dir) override {

@@ -1,5 +1,6 @@
 #include "wal/scanner.h"
 
+#include <cstring>
 #include <vector>
 
 #include "base/hash.h"
@@ -62,11 +63,12 @@ class scanner {
     return get_u32(body_.data() + pos) == mask_crc(crc) ? len : npos;
   }
 
-  // The first intact record starting after the damaged one at `bad`, or npos. Where the
-  // damaged record's length field points proves nothing (it may be the damaged field, and
-  // then jumping there would drop the intact records in between), so every byte is tried.
-  uint64_t resync(uint64_t bad) {
-    for (uint64_t p = bad + 1; body_.size() - p >= record_header_size; ++p) {
+  // The first intact record starting after the damaged one at `bad` and before `end`, or
+  // npos. Where the damaged record's length field points proves nothing (it may be the
+  // damaged field, and then jumping there would drop the intact records in between), so
+  // every byte is tried.
+  uint64_t resync(uint64_t bad, uint64_t end) {
+    for (uint64_t p = bad + 1; p < end && body_.size() - p >= record_header_size; ++p) {
       if (intact_at(p) != npos) return p;
     }
     return npos;
@@ -84,14 +86,28 @@ class scanner {
   range_crc crc_;
 };
 
+// One past the last byte that is not zero (0 if all are).
+uint64_t end_of_data(std::span<const char> body) {
+  uint64_t end = body.size();
+  while (end >= 8) {
+    uint64_t word;
+    std::memcpy(&word, body.data() + end - 8, 8);
+    if (word != 0) break;
+    end -= 8;
+  }
+  while (end > 0 && body[end - 1] == 0) --end;
+  return end;
+}
+
 }  // namespace
 
 scan_result scan_records(std::span<const char> body, uint64_t base,
                          const std::function<void(const scanned_record&)>& visit) {
   scanner s(body);
   scan_result r;
+  const uint64_t data_end = end_of_data(body);
   uint64_t pos = 0;
-  while (pos < body.size()) {
+  while (pos < data_end) {
     if (uint64_t len = s.intact_at(pos); len != npos) {
       const char* h = body.data() + pos;
       visit({static_cast<uint8_t>(h[record_type_offset]),
@@ -100,14 +116,18 @@ scan_result scan_records(std::span<const char> body, uint64_t base,
       pos += record_header_size + len;
       continue;
     }
-    uint64_t next = s.resync(pos);
+    uint64_t next = s.resync(pos, data_end);
     if (next == npos) break;
     ++r.corrupt_records;
     r.skipped_bytes += next - pos;
     pos = next;
   }
   r.valid_end = base + pos;
-  r.tail_bytes = body.size() - pos;
+  if (pos >= data_end) {
+    r.zero_bytes = body.size() - pos;
+  } else {
+    r.tail_bytes = body.size() - pos;
+  }
   return r;
 }
 

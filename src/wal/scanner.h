@@ -21,6 +21,7 @@ struct scan_result {
   uint64_t corrupt_records = 0;  // damaged stretches followed by an intact record
   uint64_t skipped_bytes = 0;    // bytes of those stretches
   uint64_t tail_bytes = 0;       // bytes after valid_end holding no intact record
+  uint64_t zero_bytes = 0;       // or: bytes after valid_end that are all zero (tail_bytes 0)
 };
 
 // Scans `body` (the bytes of a segment after its header; body[0] is at file offset `base`)
@@ -35,6 +36,11 @@ struct scan_result {
 // scan is O(body size) for any garbage and needs no budget after which intact records
 // would be given up. A well-formed record inside the payload of a damaged record fools the
 // resync: it is replayed.
+//
+// Zeros to the end of the body are the clean end of the data, not damage: segments may be
+// written with zeros before use (options::preallocate), and no record is all zeros (its
+// masked checksum never is), so nothing intact can start there. They are reported as
+// zero_bytes and never resynced through byte by byte.
 scan_result scan_records(std::span<const char> body, uint64_t base,
                          const std::function<void(const scanned_record&)>& visit);
 

@@ -209,6 +209,44 @@ TEST_F(scanner_test, garbage_after_the_last_record_is_tail) {
   EXPECT_EQ(r.corrupt_records, 0u);
 }
 
+// Preallocated segments: zeros to the end are where the data stops, not damage.
+TEST_F(scanner_test, zeros_after_the_last_record_are_the_clean_end) {
+  add("a");
+  add(std::string(20, '\0'));  // a record that itself ends in zeros
+  const size_t end = body_.size();
+  body_.append(100000, '\0');
+  scan_result r = scan();
+  EXPECT_EQ(seen_, (std::vector<std::string>{"a", std::string(20, '\0')}));
+  EXPECT_EQ(r.valid_end, base + end);
+  EXPECT_EQ(r.zero_bytes, 100000u);
+  EXPECT_EQ(r.tail_bytes, 0u);
+  EXPECT_EQ(r.corrupt_records, 0u);
+}
+
+TEST_F(scanner_test, an_all_zero_body_has_no_records_and_no_damage) {
+  body_.assign(4096, '\0');
+  scan_result r = scan();
+  EXPECT_EQ(r.records, 0u);
+  EXPECT_EQ(r.valid_end, base);
+  EXPECT_EQ(r.zero_bytes, 4096u);
+  EXPECT_EQ(r.tail_bytes + r.corrupt_records, 0u);
+  // Why zeros can never hide a record: the only record an all-zero stretch could announce
+  // is an empty one of type 0, whose stored (masked) checksum is not zero.
+  EXPECT_NE(mask_crc(record_crc(std::string(1, '\0'))), 0u);
+}
+
+TEST_F(scanner_test, a_torn_record_before_zeros_is_tail) {
+  add("a");
+  const size_t torn = add(std::string(300, 'b'));
+  body_.resize(torn + 100);  // the write stopped in the payload
+  body_.append(5000, '\0');  // the rest of a preallocated segment
+  scan_result r = scan();
+  EXPECT_EQ(seen_, std::vector<std::string>{"a"});
+  EXPECT_EQ(r.valid_end, base + torn);
+  EXPECT_EQ(r.tail_bytes, 5100u);
+  EXPECT_EQ(r.zero_bytes, 0u);
+}
+
 TEST_F(scanner_test, two_damaged_records_are_counted_separately) {
   size_t b1 = add("one");
   add("two");

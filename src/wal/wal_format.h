@@ -26,6 +26,9 @@ inline constexpr uint32_t crc_mask_delta = 0xa282ead8u;
 // Segment files are named wal-<number>.log with the number zero-padded to 8 digits.
 inline constexpr std::string_view segment_file_prefix = "wal-";
 inline constexpr std::string_view segment_file_suffix = ".log";
+// A preallocated file being prepared for the next segment (options::preallocate); renamed
+// to the segment's name when the log rolls into it. Not part of the log: deleted at open.
+inline constexpr std::string_view prepared_file_name = "prepared.tmp";
 // Taken with flock() so that two processes never open one log directory.
 inline constexpr std::string_view lock_file_name = "LOCK";
 

@@ -828,6 +828,67 @@ TEST(wal_posix, round_trip_on_real_files) {
   EXPECT_EQ(l->active_segment(), 1000u);
 }
 
+// Preallocation on real files: the log moves into a prepared segment of zeros, whose file
+// keeps its full size while records fill it, and recovery finds the records before the
+// zeros with nothing counted as damage.
+TEST(wal_posix, preallocated_segments_round_trip) {
+  temp_dir dir;
+  options opts;
+  opts.dir = dir.path() / "wal";
+  opts.segment_bytes = 256 << 10;
+  opts.preallocate = true;
+  opts.write_behind = true;
+  std::vector<record> written;
+  {
+    auto l = *log::open(opts, default_posix_env());
+    replay_all(*l);
+    const auto prepared = [&](uint64_t n) {
+      return eventually([&] { return l->get_stats().segments_prepared >= n; });
+    };
+    for (uint64_t id = 0; id < 600; ++id) {
+      std::string p = payload_for(id, 900);
+      auto a = l->append(3, p, 1);
+      ASSERT_TRUE(a);
+      written.push_back({3, p, a->loc});
+      // Past a quarter of the first segment a file is prepared, and the next append moves
+      // into it; past half of that one the next is prepared.
+      if (id == 100) {
+        EXPECT_TRUE(prepared(1));
+      }
+      if (id == 300) {
+        EXPECT_TRUE(prepared(2));
+      }
+    }
+    EXPECT_EQ(wait_durable(*l, l->last_lsn()), error_code{});
+    const auto st = l->get_stats();
+    EXPECT_GE(st.segments_prepared, 2u);
+    EXPECT_EQ(st.prepare_errors, 0u);
+    // The active segment was prepared: its file is full size, its data shorter.
+    const uint32_t active = l->active_segment();
+    EXPECT_EQ(std::filesystem::file_size(opts.dir / segment_file_name(active)), opts.segment_bytes);
+    const auto sizes = l->segment_sizes();
+    EXPECT_LT(sizes.back().second, opts.segment_bytes);
+    std::string out(900, '\0');
+    ASSERT_TRUE(l->read(written[400].loc, out.data()));
+    EXPECT_EQ(out, written[400].payload);
+  }
+  auto l = *log::open(opts, default_posix_env());
+  EXPECT_FALSE(std::filesystem::exists(opts.dir / prepared_file_name));  // deleted at open
+  recovery_stats st;
+  EXPECT_EQ(replay_all(*l, &st), written);
+  EXPECT_EQ(st.corrupt_records + st.truncated_bytes + st.skipped_bytes + st.ignored_files, 0u);
+  // Appends continue after the last record, inside the preallocated file.
+  std::string p = payload_for(1000, 900);
+  auto a = l->append(3, p, 1);
+  ASSERT_TRUE(a);
+  written.push_back({3, p, a->loc});
+  EXPECT_EQ(wait_durable(*l, a->lsn), error_code{});
+  l.reset();
+  l = *log::open(opts, default_posix_env());
+  EXPECT_EQ(replay_all(*l, &st), written);
+  EXPECT_EQ(st.corrupt_records + st.truncated_bytes + st.skipped_bytes, 0u);
+}
+
 TEST(wal_posix, group_commit_on_real_files_shares_syncs) {
   temp_dir dir;
   options opts;

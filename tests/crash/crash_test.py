@@ -40,7 +40,8 @@ from collections import Counter
 
 from harness import (Connection, EndpointBoard, ServerProcess, SqsError, StartupFailure,
                      TempDir, Unknown, drain, log, md5_hex, md5_of_attributes, parse_segment,
-                     power_cut, queue_state, server_binary, sync_tracker, wal_segments)
+                     NO_PREALLOCATION, power_cut, queue_state, server_binary, sync_tracker,
+                     wal_segments)
 
 QUEUE = "crash-q"
 QUEUE_ATTRS = {"VisibilityTimeout": "45", "MessageRetentionPeriod": "86400",
@@ -62,13 +63,15 @@ class Chaos:
     def __init__(self, workdir, rng, power_loss=False):
         os.makedirs(os.path.join(workdir, "data"), exist_ok=True)
         env = None
+        extra = ()
         self.sync_log = None
         if power_loss:
+            extra = NO_PREALLOCATION
             self.sync_log = os.path.join(workdir, "synced.log")
             env = {"LD_PRELOAD": sync_tracker(workdir), "SQSRELAY_SYNC_LOG": self.sync_log,
                    "SQSRELAY_SYNC_DELAY_US": os.environ.get("CRASH_SYNC_DELAY_US", "5000")}
         self.server = ServerProcess(server_binary(), os.path.join(workdir, "data"), workdir,
-                                    env=env)
+                                    env=env, extra_args=extra)
         self.bytes_cut = 0
         self.board = EndpointBoard()
         self.rng = rng

@@ -31,7 +31,8 @@ import sys
 import threading
 import time
 
-from harness import (Connection, ServerProcess, SqsError, TempDir, Unknown, log, power_cut,
+from harness import (NO_PREALLOCATION, Connection, ServerProcess, SqsError, TempDir, Unknown, log,
+                     power_cut,
                      server_binary, sync_tracker, wal_segments)
 
 SYNC_DELAY = 0.3  # seconds added to every file sync
@@ -45,7 +46,10 @@ class Probe:
         self.server = ServerProcess(
             server_binary(), os.path.join(self.workdir, "data"), self.workdir,
             env={"LD_PRELOAD": sync_tracker(root), "SQSRELAY_SYNC_LOG": self.sync_log,
-                 "SQSRELAY_SYNC_DELAY_US": str(int(SYNC_DELAY * 1e6))})
+                 "SQSRELAY_SYNC_DELAY_US": str(int(SYNC_DELAY * 1e6))},
+            # power cuts (see harness.NO_PREALLOCATION), and the segment-GC probe fills a
+            # segment to an exact file size
+            extra_args=NO_PREALLOCATION)
         self.problems = []
 
     def start(self):
