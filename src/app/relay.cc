@@ -325,12 +325,31 @@ void relay::stop(std::chrono::steady_clock::duration timeout) {
   }
 }
 
+namespace {
+
+// A label value escaped as the Prometheus text format requires (backslash, quote, newline).
+std::string prometheus_label_value(std::string_view v) {
+  std::string out;
+  out.reserve(v.size());
+  for (char c : v) {
+    if (c == '\\' || c == '"') {
+      out += '\\';
+      out += c;
+    } else if (c == '\n') {
+      out += "\\n";
+    } else {
+      out += c;
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
 std::string relay::metrics_text() const {
   std::string out;
-  auto counter = [&](std::string_view name, std::string_view help, uint64_t v,
-                     std::string_view labels = {}) {
-    out += fmt::format("# HELP {} {}\n# TYPE {} counter\n{}{} {}\n", name, help, name, name,
-                       labels, v);
+  auto counter = [&](std::string_view name, std::string_view help, uint64_t v) {
+    out += fmt::format("# HELP {} {}\n# TYPE {} counter\n{} {}\n", name, help, name, name, v);
   };
   auto gauge = [&](std::string_view name, std::string_view help, uint64_t v) {
     out += fmt::format("# HELP {} {}\n# TYPE {} gauge\n{} {}\n", name, help, name, name, v);
@@ -360,19 +379,33 @@ std::string relay::metrics_text() const {
   counter("sqsrelay_spool_fsyncs_total", "Spool group commits.", s.fsyncs);
   counter("sqsrelay_spool_corrupt_ranges_total", "Damaged spool ranges quarantined.",
           s.corrupt_ranges);
+  // One metric family per counter, one sample per endpoint: Prometheus' text format allows
+  // a single HELP/TYPE per family.
+  using counters = pipeline::sender_counters;
+  struct sender_metric {
+    std::string_view name, help;
+    uint64_t counters::*field;
+  };
+  static constexpr sender_metric sender_metrics[] = {
+      {"sqsrelay_sender_api_calls_total", "SendMessageBatch requests.", &counters::api_calls},
+      {"sqsrelay_sender_entries_total", "Entries sent in those requests.", &counters::entries_sent},
+      {"sqsrelay_sender_retried_total", "Entry re-sends.", &counters::retried},
+      {"sqsrelay_sender_billing_units_total", "64 KiB request billing units.",
+       &counters::billing_units},
+      {"sqsrelay_sender_request_errors_total", "Whole-request failures.",
+       &counters::request_errors},
+      {"sqsrelay_sender_throttled_total", "Throttling answers.", &counters::throttled},
+  };
+  std::vector<std::pair<std::string, counters>> per_endpoint;
   for (const auto& ep : endpoints_) {
-    if (!ep->sender) continue;
-    auto c = ep->sender->counters();
-    std::string l = fmt::format("{{endpoint=\"{}\"}}", ep->name);
-    counter("sqsrelay_sender_api_calls_total", "SendMessageBatch requests.", c.api_calls, l);
-    counter("sqsrelay_sender_entries_total", "Entries sent in those requests.", c.entries_sent,
-            l);
-    counter("sqsrelay_sender_retried_total", "Entry re-sends.", c.retried, l);
-    counter("sqsrelay_sender_billing_units_total", "64 KiB request billing units.",
-            c.billing_units, l);
-    counter("sqsrelay_sender_request_errors_total", "Whole-request failures.", c.request_errors,
-            l);
-    counter("sqsrelay_sender_throttled_total", "Throttling answers.", c.throttled, l);
+    if (ep->sender) per_endpoint.emplace_back(prometheus_label_value(ep->name), ep->sender->counters());
+  }
+  if (per_endpoint.empty()) return out;
+  for (const sender_metric& m : sender_metrics) {
+    out += fmt::format("# HELP {} {}\n# TYPE {} counter\n", m.name, m.help, m.name);
+    for (const auto& [label, c] : per_endpoint) {
+      out += fmt::format("{}{{endpoint=\"{}\"}} {}\n", m.name, label, c.*m.field);
+    }
   }
   return out;
 }

@@ -141,6 +141,9 @@ dir = "{os.path.join(tmp, 'spool')}"
 [endpoints.target]
 url = "{target.endpoint}"
 
+[endpoints.spare]
+url = "{target.endpoint}"
+
 [[sources.http]]
 listen = "127.0.0.1:0"
 default_endpoint = "target"
@@ -193,6 +196,11 @@ listen = "127.0.0.1:0"
             text = requests.get(f"{metrics}/metrics", timeout=10).text
             self.assertRegex(text, r"sqsrelay_relay_delivered_total 502\b")
             self.assertIn("sqsrelay_spool_fsyncs_total", text)
+            # Prometheus' text format: one HELP/TYPE per family, one sample per endpoint.
+            families = re.findall(r"^# TYPE (\S+)", text, re.M)
+            self.assertEqual(len(families), len(set(families)), text)
+            self.assertRegex(text, r'\nsqsrelay_sender_api_calls_total\{endpoint="target"\} [1-9]')
+            self.assertRegex(text, r'\nsqsrelay_sender_api_calls_total\{endpoint="spare"\} 0\n')
             proc.send_signal(signal.SIGTERM)
             self.assertEqual(proc.wait(60), 0)
         finally:
