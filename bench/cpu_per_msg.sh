@@ -3,13 +3,15 @@
 # fixed number of messages: the A/B measure that survives a shared, noisy machine.
 # usage: bench/cpu_per_msg.sh SQSRELAY_BIN mem|dur [MESSAGES=200000] [THREADS=2] [CONNS=32]
 # env: SQS_LOAD (default build/release/bench/sqs_load), METRICS=1 (print the store's sync
-# and append counters), VERBOSE=1 (print sqs_load's JSON).
+# and append counters), VERBOSE=1 (print sqs_load's JSON), SERVE_ARGS (more `serve` flags,
+# e.g. "--wal-write-behind false --wal-preallocate false" for an A/B).
 BIN=$1; MODE=$2; N=${3:-200000}; TH=${4:-2}; C=${5:-32}
 LOAD=${SQS_LOAD:-$(dirname "$0")/../build/release/bench/sqs_load}
 PORT=$((20000 + RANDOM % 20000))
 D=$(mktemp -d /tmp/cpu_per_msg.XXXX)
 EXTRA="--data-dir $D/data"; [ "$MODE" = mem ] && EXTRA="--in-memory"
-taskset -c 0 $BIN --log-level warn serve --listen 127.0.0.1:$PORT $EXTRA --threads $TH > $D/log 2>&1 &
+# shellcheck disable=SC2086  # SERVE_ARGS is a list of flags
+taskset -c 0 $BIN --log-level warn serve --listen 127.0.0.1:$PORT $EXTRA --threads $TH $SERVE_ARGS > $D/log 2>&1 &
 SPID=$!
 for i in $(seq 50); do curl -s -o /dev/null http://127.0.0.1:$PORT/health && break; sleep 0.1; done
 URL=$(taskset -c 1 $LOAD -p $PORT -m create-queue | python3 -c 'import sys,json; print(json.loads(sys.stdin.read())["queue_url"])' 2>/dev/null)
