@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <optional>
 #include <stdexcept>
 
 #include <boost/json/monotonic_resource.hpp>
@@ -27,6 +28,7 @@ struct client::exchange {
   aws::header_list sign_headers;  // reused view list for the signer
   json::stream_parser parser;
   std::vector<unsigned char> arena = std::vector<unsigned char>(32u << 10);
+  std::optional<json::monotonic_resource> reply_memory;  // over `arena`, per reply
 };
 
 namespace {
@@ -230,6 +232,22 @@ client::client(http::client& http, aws::credential_chain& creds, const clock& cl
 
 client::~client() = default;
 
+// Holds a pooled exchange for one operation and gives it back when the operation ends,
+// however it ends (every co_return of a coroutine runs the destructor).
+class client::lease {
+ public:
+  explicit lease(client& c) : client_(c), ex_(c.take_exchange()) {}
+  ~lease() { client_.give_back(std::move(ex_)); }
+  lease(const lease&) = delete;
+  lease& operator=(const lease&) = delete;
+  exchange& operator*() const { return *ex_; }
+  exchange* operator->() const { return ex_.get(); }
+
+ private:
+  client& client_;
+  std::unique_ptr<exchange> ex_;
+};
+
 std::unique_ptr<client::exchange> client::take_exchange() {
   if (free_.empty()) return std::make_unique<exchange>();
   auto ex = std::move(free_.back());
@@ -382,9 +400,16 @@ asio::awaitable<client_result<std::string>> client::resolve_queue(std::string na
   co_return *r;
 }
 
+asio::awaitable<client_result<json::value>> client::call_json(std::string_view op, exchange& ex) {
+  auto r = co_await call(op, ex);
+  if (!r) co_return r.error();
+  ex.reply_memory.emplace(ex.arena.data(), ex.arena.size());
+  co_return parse_body(op, ex, *ex.reply_memory);
+}
+
 asio::awaitable<client_result<std::string>> client::get_queue_url(std::string name,
                                                                   std::string owner_account) {
-  auto ex = take_exchange();
+  lease ex(*this);
   ex->req.reset("POST", "/");
   std::string& b = ex->req.body;
   bool first = true;
@@ -392,19 +417,9 @@ asio::awaitable<client_result<std::string>> client::get_queue_url(std::string na
   member(b, first, "QueueName", name);
   if (!owner_account.empty()) member(b, first, "QueueOwnerAWSAccountId", owner_account);
   b.push_back('}');
-  auto r = co_await call("GetQueueUrl", *ex);
-  if (!r) {
-    give_back(std::move(ex));
-    co_return r.error();
-  }
-  json::monotonic_resource mr(ex->arena.data(), ex->arena.size());
-  auto v = parse_body("GetQueueUrl", *ex, mr);
-  if (!v) {
-    give_back(std::move(ex));
-    co_return v.error();
-  }
+  auto v = co_await call_json("GetQueueUrl", *ex);
+  if (!v) co_return v.error();
   std::string url(str_of(v->get_object(), "QueueUrl"));
-  give_back(std::move(ex));
   if (url.empty()) co_return invalid("GetQueueUrl: the response has no QueueUrl");
   co_return url;
 }
@@ -431,7 +446,7 @@ asio::awaitable<client_result<send_batch_result>> client::send_message_batch(
                                   entries.size()));
   auto url = co_await resolve_queue(queue);
   if (!url) co_return url.error();
-  auto ex = take_exchange();
+  lease ex(*this);
   ex->req.reset("POST", "/");
   std::string& b = ex->req.body;
   b += "{\"QueueUrl\":";
@@ -446,16 +461,9 @@ asio::awaitable<client_result<send_batch_result>> client::send_message_batch(
     b.push_back('}');
   }
   b += "]}";
-  auto r = co_await call("SendMessageBatch", *ex);
-  if (!r) {
-    if (r.error().code == "QueueDoesNotExist") url_cache_.erase(queue);
-    give_back(std::move(ex));
-    co_return r.error();
-  }
-  json::monotonic_resource mr(ex->arena.data(), ex->arena.size());
-  auto v = parse_body("SendMessageBatch", *ex, mr);
+  auto v = co_await call_json("SendMessageBatch", *ex);
   if (!v) {
-    give_back(std::move(ex));
+    if (v.error().code == "QueueDoesNotExist") url_cache_.erase(queue);
     co_return v.error();
   }
   const auto& o = v->get_object();
@@ -499,7 +507,6 @@ asio::awaitable<client_result<send_batch_result>> client::send_message_batch(
                                        "nor Failed",
                                        false});
   }
-  give_back(std::move(ex));
   co_return out;
 }
 
@@ -510,7 +517,7 @@ asio::awaitable<client_result<send_result>> client::send_message(std::string que
   auto views = views_of(entry.message_attributes);
   send_entry_ref ref{entry.id, entry.body, views, entry.delay_seconds, entry.group_id,
                      entry.dedup_id};
-  auto ex = take_exchange();
+  lease ex(*this);
   ex->req.reset("POST", "/");
   std::string& b = ex->req.body;
   b += "{\"QueueUrl\":";
@@ -518,22 +525,14 @@ asio::awaitable<client_result<send_result>> client::send_message(std::string que
   b.push_back(',');
   append_send_fields(b, ref);
   b.push_back('}');
-  auto r = co_await call("SendMessage", *ex);
-  if (!r) {
-    if (r.error().code == "QueueDoesNotExist") url_cache_.erase(queue);
-    give_back(std::move(ex));
-    co_return r.error();
-  }
-  json::monotonic_resource mr(ex->arena.data(), ex->arena.size());
-  auto v = parse_body("SendMessage", *ex, mr);
+  auto v = co_await call_json("SendMessage", *ex);
   if (!v) {
-    give_back(std::move(ex));
+    if (v.error().code == "QueueDoesNotExist") url_cache_.erase(queue);
     co_return v.error();
   }
   const auto& o = v->get_object();
   send_result out{std::string(str_of(o, "MessageId")), std::string(str_of(o, "MD5OfMessageBody")),
                   std::string(str_of(o, "SequenceNumber"))};
-  give_back(std::move(ex));
   if (opts_.verify_md5 && !out.md5_of_body.empty() &&
       to_hex(md5(entry.body)) != out.md5_of_body) {
     ++stats_.md5_mismatches;
@@ -554,7 +553,7 @@ asio::awaitable<client_result<std::vector<received_message>>> client::receive_me
                                   ro.max_messages));
   auto url = co_await resolve_queue(queue);
   if (!url) co_return url.error();
-  auto ex = take_exchange();
+  lease ex(*this);
   ex->req.reset("POST", "/");
   std::string& b = ex->req.body;
   bool first = true;
@@ -578,16 +577,9 @@ asio::awaitable<client_result<std::vector<received_message>>> client::receive_me
   auto needed = std::chrono::seconds(wait) + opts_.long_poll_grace;
   if (needed > http_.options().request_timeout)
     ex->req.timeout = std::chrono::duration_cast<std::chrono::milliseconds>(needed);
-  auto r = co_await call("ReceiveMessage", *ex);
-  if (!r) {
-    if (r.error().code == "QueueDoesNotExist") url_cache_.erase(queue);
-    give_back(std::move(ex));
-    co_return r.error();
-  }
-  json::monotonic_resource mr(ex->arena.data(), ex->arena.size());
-  auto v = parse_body("ReceiveMessage", *ex, mr);
+  auto v = co_await call_json("ReceiveMessage", *ex);
   if (!v) {
-    give_back(std::move(ex));
+    if (v.error().code == "QueueDoesNotExist") url_cache_.erase(queue);
     co_return v.error();
   }
   std::vector<received_message> out;
@@ -620,7 +612,6 @@ asio::awaitable<client_result<std::vector<received_message>>> client::receive_me
       if (opts_.verify_md5 && !rm.md5_of_body.empty() &&
           to_hex(md5(rm.body)) != rm.md5_of_body) {
         ++stats_.md5_mismatches;
-        give_back(std::move(ex));
         client_error e;
         e.kind = error_kind::api;
         e.code = "MD5Mismatch";
@@ -632,7 +623,6 @@ asio::awaitable<client_result<std::vector<received_message>>> client::receive_me
       out.push_back(std::move(rm));
     }
   }
-  give_back(std::move(ex));
   co_return out;
 }
 
@@ -643,7 +633,7 @@ asio::awaitable<client_result<ack_batch_result>> client::delete_message_batch(
                                   entries.size()));
   auto url = co_await resolve_queue(queue);
   if (!url) co_return url.error();
-  auto ex = take_exchange();
+  lease ex(*this);
   ex->req.reset("POST", "/");
   std::string& b = ex->req.body;
   b += "{\"QueueUrl\":";
@@ -658,23 +648,13 @@ asio::awaitable<client_result<ack_batch_result>> client::delete_message_batch(
     b.push_back('}');
   }
   b += "]}";
-  auto r = co_await call("DeleteMessageBatch", *ex);
-  if (!r) {
-    give_back(std::move(ex));
-    co_return r.error();
-  }
-  json::monotonic_resource mr(ex->arena.data(), ex->arena.size());
-  auto v = parse_body("DeleteMessageBatch", *ex, mr);
-  if (!v) {
-    give_back(std::move(ex));
-    co_return v.error();
-  }
+  auto v = co_await call_json("DeleteMessageBatch", *ex);
+  if (!v) co_return v.error();
   ack_batch_result out;
   out.failed = parse_failures(v->get_object());
   if (auto* succ = array_of(v->get_object(), "Successful"))
     for (auto& s : *succ)
       if (s.is_object()) out.successful.emplace_back(str_of(s.get_object(), "Id"));
-  give_back(std::move(ex));
   co_return out;
 }
 
@@ -685,7 +665,7 @@ asio::awaitable<client_result<ack_batch_result>> client::change_message_visibili
                                   entries.size()));
   auto url = co_await resolve_queue(queue);
   if (!url) co_return url.error();
-  auto ex = take_exchange();
+  lease ex(*this);
   ex->req.reset("POST", "/");
   std::string& b = ex->req.body;
   b += "{\"QueueUrl\":";
@@ -701,23 +681,13 @@ asio::awaitable<client_result<ack_batch_result>> client::change_message_visibili
     b.push_back('}');
   }
   b += "]}";
-  auto r = co_await call("ChangeMessageVisibilityBatch", *ex);
-  if (!r) {
-    give_back(std::move(ex));
-    co_return r.error();
-  }
-  json::monotonic_resource mr(ex->arena.data(), ex->arena.size());
-  auto v = parse_body("ChangeMessageVisibilityBatch", *ex, mr);
-  if (!v) {
-    give_back(std::move(ex));
-    co_return v.error();
-  }
+  auto v = co_await call_json("ChangeMessageVisibilityBatch", *ex);
+  if (!v) co_return v.error();
   ack_batch_result out;
   out.failed = parse_failures(v->get_object());
   if (auto* succ = array_of(v->get_object(), "Successful"))
     for (auto& s : *succ)
       if (s.is_object()) out.successful.emplace_back(str_of(s.get_object(), "Id"));
-  give_back(std::move(ex));
   co_return out;
 }
 
@@ -725,7 +695,7 @@ asio::awaitable<client_result<attribute_map>> client::get_queue_attributes(
     std::string queue, std::vector<std::string> names) {
   auto url = co_await resolve_queue(queue);
   if (!url) co_return url.error();
-  auto ex = take_exchange();
+  lease ex(*this);
   ex->req.reset("POST", "/");
   std::string& b = ex->req.body;
   bool first = true;
@@ -733,23 +703,15 @@ asio::awaitable<client_result<attribute_map>> client::get_queue_attributes(
   member(b, first, "QueueUrl", *url);
   if (!names.empty()) member_list(b, first, "AttributeNames", names);
   b.push_back('}');
-  auto r = co_await call("GetQueueAttributes", *ex);
-  if (!r) {
-    if (r.error().code == "QueueDoesNotExist") url_cache_.erase(queue);
-    give_back(std::move(ex));
-    co_return r.error();
-  }
-  json::monotonic_resource mr(ex->arena.data(), ex->arena.size());
-  auto v = parse_body("GetQueueAttributes", *ex, mr);
+  auto v = co_await call_json("GetQueueAttributes", *ex);
   if (!v) {
-    give_back(std::move(ex));
+    if (v.error().code == "QueueDoesNotExist") url_cache_.erase(queue);
     co_return v.error();
   }
   attribute_map out;
   if (auto* attrs = object_of(v->get_object(), "Attributes"))
     for (auto& [k, val] : *attrs)
       if (val.is_string()) out.emplace(std::string(k), std::string(val.get_string()));
-  give_back(std::move(ex));
   co_return out;
 }
 
@@ -757,7 +719,7 @@ asio::awaitable<client_result<void>> client::set_queue_attributes(std::string qu
                                                                   attribute_map attrs) {
   auto url = co_await resolve_queue(queue);
   if (!url) co_return url.error();
-  auto ex = take_exchange();
+  lease ex(*this);
   ex->req.reset("POST", "/");
   std::string& b = ex->req.body;
   bool first = true;
@@ -766,7 +728,6 @@ asio::awaitable<client_result<void>> client::set_queue_attributes(std::string qu
   member_map(b, first, "Attributes", attrs);
   b.push_back('}');
   auto r = co_await call("SetQueueAttributes", *ex);
-  give_back(std::move(ex));
   if (!r) co_return r.error();
   limits_cache_.erase(queue);
   co_return client_result<void>{};
@@ -774,7 +735,7 @@ asio::awaitable<client_result<void>> client::set_queue_attributes(std::string qu
 
 asio::awaitable<client_result<std::string>> client::create_queue(
     std::string name, attribute_map attrs, std::map<std::string, std::string> tags) {
-  auto ex = take_exchange();
+  lease ex(*this);
   ex->req.reset("POST", "/");
   std::string& b = ex->req.body;
   bool first = true;
@@ -783,19 +744,9 @@ asio::awaitable<client_result<std::string>> client::create_queue(
   if (!attrs.empty()) member_map(b, first, "Attributes", attrs);
   if (!tags.empty()) member_map(b, first, "tags", tags);
   b.push_back('}');
-  auto r = co_await call("CreateQueue", *ex);
-  if (!r) {
-    give_back(std::move(ex));
-    co_return r.error();
-  }
-  json::monotonic_resource mr(ex->arena.data(), ex->arena.size());
-  auto v = parse_body("CreateQueue", *ex, mr);
-  if (!v) {
-    give_back(std::move(ex));
-    co_return v.error();
-  }
+  auto v = co_await call_json("CreateQueue", *ex);
+  if (!v) co_return v.error();
   std::string url(str_of(v->get_object(), "QueueUrl"));
-  give_back(std::move(ex));
   if (url.empty()) co_return invalid("CreateQueue: the response has no QueueUrl");
   url_cache_[name] = url;
   co_return url;
@@ -806,7 +757,7 @@ asio::awaitable<client_result<list_queues_result>> client::list_queues(std::stri
   list_queues_result out;
   std::string token;
   for (;;) {
-    auto ex = take_exchange();
+    lease ex(*this);
     ex->req.reset("POST", "/");
     std::string& b = ex->req.body;
     bool first = true;
@@ -815,23 +766,13 @@ asio::awaitable<client_result<list_queues_result>> client::list_queues(std::stri
     member_int(b, first, "MaxResults", max_results > 0 ? max_results : 1000);
     if (!token.empty()) member(b, first, "NextToken", token);
     b.push_back('}');
-    auto r = co_await call("ListQueues", *ex);
-    if (!r) {
-      give_back(std::move(ex));
-      co_return r.error();
-    }
-    json::monotonic_resource mr(ex->arena.data(), ex->arena.size());
-    auto v = parse_body("ListQueues", *ex, mr);
-    if (!v) {
-      give_back(std::move(ex));
-      co_return v.error();
-    }
+    auto v = co_await call_json("ListQueues", *ex);
+    if (!v) co_return v.error();
     const auto& o = v->get_object();
     if (auto* urls = array_of(o, "QueueUrls"))
       for (auto& u : *urls)
         if (u.is_string()) out.queue_urls.emplace_back(u.get_string());
     std::string next(str_of(o, "NextToken"));
-    give_back(std::move(ex));
     if (next.empty() || max_results > 0) break;
     if (next == token) break;  // a server repeating its token would loop forever
     token = std::move(next);
@@ -842,14 +783,13 @@ asio::awaitable<client_result<list_queues_result>> client::list_queues(std::stri
 asio::awaitable<client_result<void>> client::purge_queue(std::string queue) {
   auto url = co_await resolve_queue(queue);
   if (!url) co_return url.error();
-  auto ex = take_exchange();
+  lease ex(*this);
   ex->req.reset("POST", "/");
   bool first = true;
   ex->req.body.push_back('{');
   member(ex->req.body, first, "QueueUrl", *url);
   ex->req.body.push_back('}');
   auto r = co_await call("PurgeQueue", *ex);
-  give_back(std::move(ex));
   if (!r) co_return r.error();
   co_return client_result<void>{};
 }
@@ -857,14 +797,13 @@ asio::awaitable<client_result<void>> client::purge_queue(std::string queue) {
 asio::awaitable<client_result<void>> client::delete_queue(std::string queue) {
   auto url = co_await resolve_queue(queue);
   if (!url) co_return url.error();
-  auto ex = take_exchange();
+  lease ex(*this);
   ex->req.reset("POST", "/");
   bool first = true;
   ex->req.body.push_back('{');
   member(ex->req.body, first, "QueueUrl", *url);
   ex->req.body.push_back('}');
   auto r = co_await call("DeleteQueue", *ex);
-  give_back(std::move(ex));
   url_cache_.erase(queue);
   limits_cache_.erase(queue);
   if (!r) co_return r.error();

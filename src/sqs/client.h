@@ -46,6 +46,7 @@
 #include <vector>
 
 #include <boost/asio/awaitable.hpp>
+#include <boost/json/fwd.hpp>
 #include <boost/system/result.hpp>
 
 #include "base/clock.h"
@@ -252,7 +253,11 @@ class client {
   struct exchange;  // a pooled request/response buffer pair
 
  private:
+  class lease;  // an exchange taken from the pool for one operation (client.cc)
   boost::asio::awaitable<client_result<void>> call(std::string_view op, exchange& ex);
+  // call(), then the JSON reply parsed into the exchange's arena (valid while it is held).
+  boost::asio::awaitable<client_result<boost::json::value>> call_json(std::string_view op,
+                                                                      exchange& ex);
   boost::asio::awaitable<client_result<std::shared_ptr<aws::signer>>> current_signer();
   std::unique_ptr<exchange> take_exchange();
   void give_back(std::unique_ptr<exchange> ex);
