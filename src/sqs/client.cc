@@ -626,11 +626,13 @@ asio::awaitable<client_result<std::vector<received_message>>> client::receive_me
   co_return out;
 }
 
-asio::awaitable<client_result<ack_batch_result>> client::delete_message_batch(
-    std::string queue, std::vector<handle_entry> entries) {
-  if (entries.empty() || entries.size() > max_batch_entries)
-    co_return invalid(fmt::format("DeleteMessageBatch: {} entries (1 to 10 allowed)",
-                                  entries.size()));
+// DeleteMessageBatch and ChangeMessageVisibilityBatch: 1 to 10 entries, each written by
+// `write_entry(body, first, i)`, answered with the ids that succeeded and failed.
+asio::awaitable<client_result<ack_batch_result>> client::ack_batch(
+    std::string_view op, std::string queue, size_t count,
+    std::function<void(std::string&, bool&, size_t)> write_entry) {
+  if (count == 0 || count > max_batch_entries)
+    co_return invalid(fmt::format("{}: {} entries (1 to 10 allowed)", op, count));
   auto url = co_await resolve_queue(queue);
   if (!url) co_return url.error();
   lease ex(*this);
@@ -639,16 +641,15 @@ asio::awaitable<client_result<ack_batch_result>> client::delete_message_batch(
   b += "{\"QueueUrl\":";
   append_json_string(b, *url);
   b += ",\"Entries\":[";
-  for (size_t i = 0; i < entries.size(); ++i) {
+  for (size_t i = 0; i < count; ++i) {
     if (i) b.push_back(',');
     bool first = true;
     b.push_back('{');
-    member(b, first, "Id", entries[i].id);
-    member(b, first, "ReceiptHandle", entries[i].receipt_handle);
+    write_entry(b, first, i);
     b.push_back('}');
   }
   b += "]}";
-  auto v = co_await call_json("DeleteMessageBatch", *ex);
+  auto v = co_await call_json(op, *ex);
   if (!v) co_return v.error();
   ack_batch_result out;
   out.failed = parse_failures(v->get_object());
@@ -658,37 +659,30 @@ asio::awaitable<client_result<ack_batch_result>> client::delete_message_batch(
   co_return out;
 }
 
+asio::awaitable<client_result<ack_batch_result>> client::delete_message_batch(
+    std::string queue, std::vector<handle_entry> entries) {
+  // Named, not temporaries in the co_await expression (GCC 12 coroutine bug).
+  std::function<void(std::string&, bool&, size_t)> write = [&entries](std::string& b,
+                                                                      bool& first, size_t i) {
+    member(b, first, "Id", entries[i].id);
+    member(b, first, "ReceiptHandle", entries[i].receipt_handle);
+  };
+  auto r = co_await ack_batch("DeleteMessageBatch", std::move(queue), entries.size(),
+                              std::move(write));
+  co_return r;
+}
+
 asio::awaitable<client_result<ack_batch_result>> client::change_message_visibility_batch(
     std::string queue, std::vector<visibility_entry> entries) {
-  if (entries.empty() || entries.size() > max_batch_entries)
-    co_return invalid(fmt::format("ChangeMessageVisibilityBatch: {} entries (1 to 10 allowed)",
-                                  entries.size()));
-  auto url = co_await resolve_queue(queue);
-  if (!url) co_return url.error();
-  lease ex(*this);
-  ex->req.reset("POST", "/");
-  std::string& b = ex->req.body;
-  b += "{\"QueueUrl\":";
-  append_json_string(b, *url);
-  b += ",\"Entries\":[";
-  for (size_t i = 0; i < entries.size(); ++i) {
-    if (i) b.push_back(',');
-    bool first = true;
-    b.push_back('{');
+  std::function<void(std::string&, bool&, size_t)> write = [&entries](std::string& b,
+                                                                      bool& first, size_t i) {
     member(b, first, "Id", entries[i].id);
     member(b, first, "ReceiptHandle", entries[i].receipt_handle);
     member_int(b, first, "VisibilityTimeout", entries[i].visibility_timeout);
-    b.push_back('}');
-  }
-  b += "]}";
-  auto v = co_await call_json("ChangeMessageVisibilityBatch", *ex);
-  if (!v) co_return v.error();
-  ack_batch_result out;
-  out.failed = parse_failures(v->get_object());
-  if (auto* succ = array_of(v->get_object(), "Successful"))
-    for (auto& s : *succ)
-      if (s.is_object()) out.successful.emplace_back(str_of(s.get_object(), "Id"));
-  co_return out;
+  };
+  auto r = co_await ack_batch("ChangeMessageVisibilityBatch", std::move(queue), entries.size(),
+                              std::move(write));
+  co_return r;
 }
 
 asio::awaitable<client_result<attribute_map>> client::get_queue_attributes(

@@ -37,6 +37,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -254,6 +255,9 @@ class client {
 
  private:
   class lease;  // an exchange taken from the pool for one operation (client.cc)
+  boost::asio::awaitable<client_result<ack_batch_result>> ack_batch(
+      std::string_view op, std::string queue, size_t count,
+      std::function<void(std::string&, bool&, size_t)> write_entry);
   boost::asio::awaitable<client_result<void>> call(std::string_view op, exchange& ex);
   // call(), then the JSON reply parsed into the exchange's arena (valid while it is held).
   boost::asio::awaitable<client_result<boost::json::value>> call_json(std::string_view op,

@@ -130,6 +130,24 @@ TEST_F(sqs_client_test, queue_lifecycle_send_receive_delete) {
     }
   }
 
+  // One message back to visible at once, one bad handle: per-entry answers.
+  std::vector<visibility_entry> vis{{"v0", got->front().receipt_handle, 0},
+                                    {"bad", "not-a-handle", 10}};
+  auto changed = run(sqs_->change_message_visibility_batch("orders", std::move(vis)));
+  ASSERT_TRUE(changed) << changed.error().message;
+  ASSERT_EQ(changed->successful.size(), 1u);
+  EXPECT_EQ(changed->successful[0], "v0");
+  ASSERT_EQ(changed->failed.size(), 1u);
+  EXPECT_EQ(changed->failed[0].id, "bad");
+  auto again = run(sqs_->receive_message(*url, ro));
+  ASSERT_TRUE(again) << again.error().message;
+  ASSERT_EQ(again->size(), 1u);  // the one made visible again
+  EXPECT_EQ(again->front().message_id, got->front().message_id);
+  (*got)[0] = again->front();  // its current receipt handle
+  auto none = run(sqs_->change_message_visibility_batch("orders", {}));
+  ASSERT_FALSE(none);
+  EXPECT_NE(none.error().message.find("ChangeMessageVisibilityBatch: 0 entries"), std::string::npos);
+
   std::vector<handle_entry> dels;
   for (size_t i = 0; i < got->size(); ++i)
     dels.push_back({"d" + std::to_string(i), (*got)[i].receipt_handle});
