@@ -1,6 +1,12 @@
 #include "base/hash.h"
 
+// MD5 uses OpenSSL's low-level MD5_* functions, deprecated in OpenSSL 3 in favour of EVP:
+// an EVP digest context allocates on every re-initialisation (measured: one malloc per
+// hash, and 0.6 us against 0.4 us for a 200-byte body), and the server and the client hash
+// every message body. Same implementation (OpenSSL's assembly) underneath.
+#define OPENSSL_SUPPRESS_DEPRECATED
 #include <openssl/crypto.h>
+#include <openssl/md5.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 
@@ -22,33 +28,25 @@ const EVP_MD* fetched(const char* name) {
   if (!md) throw std::runtime_error(std::string("OpenSSL has no ") + name);
   return md;  // lives for the process
 }
-const EVP_MD* md5_md() {
-  static const EVP_MD* md = fetched("MD5");
-  return md;
-}
 const EVP_MD* sha256_md() {
   static const EVP_MD* md = fetched("SHA256");
   return md;
 }
 }  // namespace
 
-md5_hasher::md5_hasher() : ctx_(EVP_MD_CTX_new()) {
-  if (!ctx_) throw std::bad_alloc();
-  EVP_DigestInit_ex2(static_cast<EVP_MD_CTX*>(ctx_), md5_md(), nullptr);
-}
+md5_hasher::md5_hasher() : ctx_(new MD5_CTX) { MD5_Init(static_cast<MD5_CTX*>(ctx_)); }
 
-md5_hasher::~md5_hasher() { EVP_MD_CTX_free(static_cast<EVP_MD_CTX*>(ctx_)); }
+md5_hasher::~md5_hasher() { delete static_cast<MD5_CTX*>(ctx_); }
 
 void md5_hasher::update(const void* data, size_t n) {
-  EVP_DigestUpdate(static_cast<EVP_MD_CTX*>(ctx_), data, n);
+  MD5_Update(static_cast<MD5_CTX*>(ctx_), data, n);
 }
 
 md5_digest md5_hasher::finish() {
   md5_digest d{};
-  unsigned int len = 0;
-  auto* ctx = static_cast<EVP_MD_CTX*>(ctx_);
-  EVP_DigestFinal_ex(ctx, d.data(), &len);
-  EVP_DigestInit_ex2(ctx, nullptr, nullptr);  // same algorithm, fresh state
+  auto* ctx = static_cast<MD5_CTX*>(ctx_);
+  MD5_Final(d.data(), ctx);
+  MD5_Init(ctx);  // fresh state for the next message
   return d;
 }
 
