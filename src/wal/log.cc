@@ -119,7 +119,7 @@ bool log::needs_roll(uint64_t record_bytes) const {
 // was not preallocated (a short-lived log never pays for one), half full if it was (so the
 // next one is ready in time).
 void log::want_prepared() {
-  if (prepared_ || preparing_ || prepare_wanted_ || failed_) return;
+  if (prepared_ || preparing_ || prepare_wanted_ || prepare_failed_ || failed_) return;
   const uint64_t used = active_->size;
   const uint64_t threshold = active_->prewritten
                                  ? opts_.segment_bytes / 2
@@ -145,6 +145,7 @@ result<void> log::roll() {
   segments_.emplace(number, seg);
   active_ = std::move(seg);
   deletion_paused_ = false;
+  prepare_failed_ = false;  // a failed preparation (a full disk?) is retried once per roll
   wake_reclaimer_if_ready();  // the previous segment is sealed now
   ++stats_.segments_created;
   if (opts_.sync) {

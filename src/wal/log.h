@@ -291,6 +291,7 @@ class log {
   std::unique_ptr<file> prepared_;  // guarded by mu_
   bool prepare_wanted_ = false;     // guarded by mu_
   bool preparing_ = false;          // guarded by mu_
+  bool prepare_failed_ = false;     // since the last roll (no retry before the next); mu_
   recovery_stats recovery_;               // what open() found; guarded by mu_
   stats stats_;                           // guarded by mu_
   std::atomic<uint64_t> last_lsn_{0};     // written under mu_

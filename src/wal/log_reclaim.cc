@@ -95,7 +95,8 @@ void log::prepare_segment(std::unique_lock<std::mutex>& lock) {
   preparing_ = false;
   if (!f) {
     if (f.error() != errc::log_failed) ++stats_.prepare_errors;  // not when stopping
-    return;  // asked again at the next roll or threshold
+    prepare_failed_ = true;  // not again before the next roll: no retry loop on a full disk
+    return;
   }
   prepared_ = std::move(*f);
   ++stats_.segments_prepared;

@@ -650,6 +650,28 @@ TEST_F(wal_test, write_behind_lazy_records_past_the_limit_start_a_commit) {
   EXPECT_GT(env_.calls(fault_env::op::sync), syncs);
 }
 
+// A preparation that fails (a full disk) is not retried before the next roll: no loop of
+// create, write, fail, remove on every append.
+TEST_F(wal_test, failed_preparation_waits_for_the_next_roll) {
+  opts_.preallocate = true;
+  auto l = open_replayed();
+  const uint64_t creates = env_.calls(fault_env::op::create);
+  env_.inject(fault_env::op::create, creates + 1, enospc);
+  put(*l, 1, 1100);  // past a quarter of the 4 KiB segment: preparation starts, and fails
+  EXPECT_TRUE(eventually([&] { return l->get_stats().prepare_errors == 1; }));
+  for (uint64_t id = 2; id < 8; ++id) put(*l, id, 100);
+  std::this_thread::sleep_for(50ms);
+  EXPECT_EQ(env_.calls(fault_env::op::create), creates + 1);  // no retries
+  EXPECT_EQ(l->get_stats().prepare_errors, 1u);
+  put(*l, 8, 3000);  // rolls (creating the next segment), then preparation is tried again
+  EXPECT_TRUE(eventually([&] { return l->get_stats().segments_prepared == 1; }));
+  EXPECT_EQ(wait_durable(*l, l->last_lsn()), error_code{});
+  l.reset();
+  std::vector<record> got;
+  l = open_replayed(&got);
+  EXPECT_EQ(got, written_);
+}
+
 TEST_F(wal_test, segments_are_deleted_oldest_first_once_unreferenced_and_durable) {
   auto l = open_replayed();
   std::vector<log::appended> a;
