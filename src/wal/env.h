@@ -58,6 +58,8 @@ class env {
   [[nodiscard]] virtual result<void> rename_file(const std::filesystem::path& from,
                                                  const std::filesystem::path& to) = 0;
   [[nodiscard]] virtual result<void> sync_dir(const std::filesystem::path& dir) = 0;
+  // Bytes an unprivileged writer may still allocate on the file system holding `dir`.
+  [[nodiscard]] virtual result<uint64_t> available_bytes(const std::filesystem::path& dir) = 0;
   // Creates `dir` and its parents if missing, durably (the parent directory is synced).
   [[nodiscard]] virtual result<void> create_dir(const std::filesystem::path& dir) = 0;
   // Exclusive advisory lock on `p` (created if missing); errc::locked if held elsewhere.

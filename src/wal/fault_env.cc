@@ -112,6 +112,17 @@ void fault_env::crash_after(uint64_t k) {
   crash_countdown_ = k + 1;
 }
 
+void fault_env::set_available_bytes(uint64_t n) {
+  std::lock_guard lock(mu_);
+  available_ = n;
+}
+
+result<uint64_t> fault_env::available_bytes(const std::filesystem::path&) {
+  std::lock_guard lock(mu_);
+  if (error_code ec = check_up(epoch_)) return ec;
+  return available_;
+}
+
 bool fault_env::is_down() const {
   std::lock_guard lock(mu_);
   return down_;

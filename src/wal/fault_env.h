@@ -50,6 +50,8 @@ class fault_env final : public env {
   // Crash-point sweep: the next `k` mutating calls run, the one after crashes instead.
   void crash_after(uint64_t k);
   bool is_down() const;
+  // What available_bytes() reports (default: unlimited).
+  void set_available_bytes(uint64_t n);
 
   result<std::unique_ptr<file>> create_file(const std::filesystem::path& p) override;
   result<std::unique_ptr<file>> open_file(const std::filesystem::path& p) override;
@@ -58,6 +60,7 @@ class fault_env final : public env {
   result<void> rename_file(const std::filesystem::path& from,
                            const std::filesystem::path& to) override;
   result<void> sync_dir(const std::filesystem::path& dir) override;
+  result<uint64_t> available_bytes(const std::filesystem::path& dir) override;
   result<void> create_dir(const std::filesystem::path& dir) override;
   result<std::unique_ptr<dir_lock>> lock_file(const std::filesystem::path& p) override;
 
@@ -89,6 +92,7 @@ class fault_env final : public env {
   bool down_ = false;                                        // guarded by mu_
   bool held_ = false;                                        // guarded by mu_
   uint64_t crash_countdown_ = 0;                             // 0: off; guarded by mu_
+  uint64_t available_ = UINT64_MAX;                          // guarded by mu_
 };
 
 }  // namespace sqsrelay::wal

@@ -134,9 +134,11 @@ result<void> log::roll() {
   if (auto r = write_pending_locked(); !r) return r;
   const auto number = static_cast<uint32_t>(next_segment_++);
   std::shared_ptr<segment_state> seg;
+  bool adopt_failed = false;
   if (prepared_) {
     auto adopted = adopt_prepared(number);
     if (adopted) seg = std::move(*adopted);
+    adopt_failed = !adopted;
   }
   if (!seg) {
     SQSRELAY_TRY(created, create_segment(number));
@@ -145,7 +147,9 @@ result<void> log::roll() {
   segments_.emplace(number, seg);
   active_ = std::move(seg);
   deletion_paused_ = false;
-  prepare_failed_ = false;  // a failed preparation (a full disk?) is retried once per roll
+  // A failed preparation (a full disk?) is retried once per roll, unless this roll could not
+  // use the prepared file: then not before the next one.
+  prepare_failed_ = adopt_failed;
   wake_reclaimer_if_ready();  // the previous segment is sealed now
   ++stats_.segments_created;
   if (opts_.sync) {

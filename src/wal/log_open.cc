@@ -96,8 +96,19 @@ result<void> log::open_segment(uint32_t number, uint32_t newest, recovery_stats&
       case header_check::ok:
         break;
       case header_check::bad:
-        ++st.ignored_files;
-        return {};
+        // A preallocated file renamed into place whose header write did not reach the disk
+        // before a crash (the rename did): zeros where the header belongs, in the newest
+        // file. Nothing in it was ever durable; finish its creation.
+        if (number != newest || !std::all_of(header.begin(), header.end(),
+                                             [](char c) { return c == 0; })) {
+          ++st.ignored_files;
+          return {};
+        }
+        st.truncated_bytes += segment_header_size;
+        header = encode_segment_header(number);
+        if (auto r = f->write_at(0, header); !r) return r;
+        if (opts_.sync) mark_unsynced(seg);
+        break;
       case header_check::newer_version:
         return errc::unsupported_version;
     }

@@ -102,10 +102,15 @@ void log::prepare_segment(std::unique_lock<std::mutex>& lock) {
   ++stats_.segments_prepared;
 }
 
-// segment_bytes of zeros, synced. Gives up (and removes the file) on an error or when the
-// log stops; errc::log_failed then.
+// segment_bytes of zeros, synced. Gives up (and removes the file) on an error, when the
+// disk is short of space (ENOSPC) or when the log stops (errc::log_failed).
 result<std::unique_ptr<file>> log::write_prepared_file() {
   const std::filesystem::path path = opts_.dir / prepared_file_name;
+  // Never take the last of the disk: the records need room too, and with write-behind a
+  // write that finds no space fails the log. Prepare only with two segments' worth free.
+  SQSRELAY_TRY(available, env_.available_bytes(opts_.dir));
+  if (available / 2 < opts_.segment_bytes)
+    return make_error_code(boost::system::errc::no_space_on_device);
   (void)env_.remove_file(path);  // a leftover of a failed attempt, if any
   SQSRELAY_TRY(f, env_.create_file(path));
   const std::vector<char> zeros(zero_chunk, '\0');

@@ -73,8 +73,10 @@ void log::sync_batch(std::unique_lock<std::mutex>& lock) {
   syncing_.clear();
   lock.lock();
   ++stats_.syncs;
-  if (!writing_.empty()) {
-    ++stats_.writes;
+  if (!writing_.empty()) ++stats_.writes;
+  // After a failed write the log has failed; the records stay readable from memory (the
+  // file does not hold them). Otherwise they are in the file now.
+  if (!writing_.empty() && !write_ec) {
     writing_.clear();
     if (writing_.capacity() > 4 * opts_.write_behind_bytes) std::string().swap(writing_);
     writing_seg_.reset();

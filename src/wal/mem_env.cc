@@ -172,6 +172,7 @@ class mem_env final : public env {
   }
 
   result<void> sync_dir(const std::filesystem::path&) override { return {}; }
+  result<uint64_t> available_bytes(const std::filesystem::path&) override { return UINT64_MAX; }
   result<void> create_dir(const std::filesystem::path&) override { return {}; }
 
   result<std::unique_ptr<dir_lock>> lock_file(const std::filesystem::path& p) override {

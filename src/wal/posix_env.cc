@@ -2,6 +2,7 @@
 #include <fcntl.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -132,6 +133,12 @@ class posix_env final : public env {
   }
 
   result<void> sync_dir(const std::filesystem::path& dir) override { return fsync_path(dir); }
+
+  result<uint64_t> available_bytes(const std::filesystem::path& dir) override {
+    struct statvfs st {};
+    if (::statvfs(dir.c_str(), &st) != 0) return last_error();
+    return uint64_t{st.f_bavail} * st.f_frsize;
+  }
 
   result<void> create_dir(const std::filesystem::path& dir) override {
     std::error_code ec;

@@ -628,6 +628,10 @@ TEST_F(wal_test, write_behind_write_error_fails_the_log_and_its_waiters) {
   EXPECT_TRUE(l->failed());
   EXPECT_EQ(l->get_stats().write_errors, 1u);
   EXPECT_EQ(l->append(1, "more").error(), errc::log_failed);
+  // The record that never reached the file still reads back right, from memory.
+  std::string out(written_[1].payload.size(), '\0');
+  ASSERT_TRUE(l->read(second.loc, out.data()));
+  EXPECT_EQ(out, written_[1].payload);
   crash(l);
   std::vector<record> got;
   l = open_replayed(&got);
@@ -670,6 +674,70 @@ TEST_F(wal_test, failed_preparation_waits_for_the_next_roll) {
   std::vector<record> got;
   l = open_replayed(&got);
   EXPECT_EQ(got, written_);
+}
+
+TEST_F(wal_test, no_preparation_without_two_segments_of_free_space) {
+  opts_.preallocate = true;
+  env_.set_available_bytes(2 * opts_.segment_bytes - 1);
+  auto l = open_replayed();
+  const uint64_t creates = env_.calls(fault_env::op::create);
+  put(*l, 1, 1100);  // past the threshold
+  EXPECT_TRUE(eventually([&] { return l->get_stats().prepare_errors == 1; }));
+  EXPECT_EQ(env_.calls(fault_env::op::create), creates);  // no prepared.tmp was started
+  EXPECT_EQ(l->get_stats().segments_prepared, 0u);
+  env_.set_available_bytes(2 * opts_.segment_bytes);
+  put(*l, 2, 3000);  // rolls; with room again the next preparation goes through
+  EXPECT_TRUE(eventually([&] { return l->get_stats().segments_prepared == 1; }));
+}
+
+TEST_F(wal_test, a_roll_that_cannot_use_the_prepared_file_waits_before_preparing_again) {
+  opts_.preallocate = true;
+  auto l = open_replayed();
+  put(*l, 1, 1100);
+  ASSERT_TRUE(eventually([&] { return l->get_stats().segments_prepared == 1; }));
+  env_.inject(fault_env::op::rename, env_.calls(fault_env::op::rename) + 1, eio);
+  put(*l, 2, 100);  // rolls into the prepared file: the rename fails, a plain segment is made
+  EXPECT_EQ(l->get_stats().prepare_errors, 1u);
+  const uint64_t creates = env_.calls(fault_env::op::create);
+  put(*l, 3, 1500);  // past the threshold in the new segment
+  std::this_thread::sleep_for(50ms);
+  EXPECT_EQ(env_.calls(fault_env::op::create), creates);  // not before the next roll
+  EXPECT_EQ(wait_durable(*l, l->last_lsn()), error_code{});
+  l.reset();
+  std::vector<record> got;
+  l = open_replayed(&got);
+  EXPECT_EQ(got, written_);
+}
+
+// A crash can make a roll's rename durable before the header written over the zeros: the
+// newest file then starts with 20 zero bytes. Its creation is finished at open.
+TEST_F(wal_test, preallocated_segment_without_its_header_is_finished_at_open) {
+  auto l = open_replayed();
+  put(*l, 1, 100);
+  EXPECT_EQ(wait_durable(*l, l->last_lsn()), error_code{});
+  const uint32_t next = l->active_segment() + 1;
+  l.reset();
+  {
+    auto f = env_.create_file(opts_.dir / segment_file_name(next));
+    ASSERT_TRUE(f);
+    ASSERT_TRUE((*f)->write_at(0, std::string(opts_.segment_bytes, '\0')));
+    ASSERT_TRUE((*f)->sync());
+    ASSERT_TRUE(env_.sync_dir(opts_.dir));
+  }
+  std::vector<record> got;
+  recovery_stats st;
+  l = open_replayed(&got, &st);
+  EXPECT_EQ(got, written_);
+  EXPECT_EQ(st.ignored_files, 0u);
+  EXPECT_EQ(st.truncated_bytes, segment_header_size);
+  EXPECT_EQ(l->active_segment(), next);  // appends continue in it
+  auto a = put(*l, 2, 100);
+  EXPECT_EQ(a.loc.segment, next);
+  EXPECT_EQ(wait_durable(*l, a.lsn), error_code{});
+  crash(l);
+  l = open_replayed(&got, &st);
+  EXPECT_EQ(got, written_);
+  EXPECT_EQ(st.corrupt_records + st.truncated_bytes + st.ignored_files, 0u);
 }
 
 TEST_F(wal_test, segments_are_deleted_oldest_first_once_unreferenced_and_durable) {
