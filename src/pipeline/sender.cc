@@ -193,7 +193,7 @@ class sender_engine : public std::enable_shared_from_this<sender_engine> {
     while (!retries_.empty() && retries_.top().due <= now) {
       uint32_t idx = retries_.top().item;
       retries_.pop();
-      if (items_[idx].used && !items_[idx].completed) enqueue(idx);
+      if (items_[idx].used && !items_[idx].completed) requeue(idx);
     }
     after_event();
   }
@@ -225,6 +225,7 @@ class sender_engine : public std::enable_shared_from_this<sender_engine> {
       q->open_n = 0;
       q->open_bytes = 0;
       q->waiting.clear();
+      q->groups.clear();
     }
     release();
   }
@@ -250,12 +251,30 @@ class sender_engine : public std::enable_shared_from_this<sender_engine> {
     bool in_flight = false;
     bool dl_writing = false;
     bool redirected = false;   // dead-lettered into dead_letter_queue
+    bool group_active = false; // FIFO: in its group's open or closed batch or retry wait
+    uint64_t seq = 0;          // submission order (FIFO groups keep it)
     std::optional<rejection> dead_reason;
     std::string last_code;     // of the last retryable failure
   };
 
+  // FIFO queues keep each message group in order across retries: a group's messages go out
+  // in submission order, and while some of them are in a batch that has closed (in flight,
+  // waiting for a retry) the later ones wait in `held`. Several of a group's messages may
+  // share one batch (SQS keeps a batch's order), so a one-group stream still sends full
+  // batches, one at a time; different groups go in parallel.
+  struct group {
+    std::deque<uint32_t> held;  // waiting their turn, in submission order
+    uint32_t active = 0;        // batched or waiting for a retry, not yet ended
+    uint32_t in_open = 0;       // of those, in the queue's open batch
+    uint32_t retrying = 0;      // of those, waiting for a retry
+    // Nothing of the group is in a closed batch or waiting for a retry.
+    bool may_join() const { return active == in_open; }
+  };
+
   struct queue_state {
     std::string name;
+    bool fifo = false;  // the name or URL ends in ".fifo"
+    std::unordered_map<std::string, group> groups;
     size_t limit = 0;
     bool limit_known = false;
     bool limit_fetching = false;
@@ -314,6 +333,7 @@ class sender_engine : public std::enable_shared_from_this<sender_engine> {
       queues_[id] = std::make_unique<queue_state>();
       std::lock_guard lock(in_mu_);
       queues_[id]->name = queue_names_[id];
+      queues_[id]->fifo = queues_[id]->name.ends_with(".fifo");
     }
     return *queues_[id];
   }
@@ -356,6 +376,7 @@ class sender_engine : public std::enable_shared_from_this<sender_engine> {
     it.done = std::move(s.done);
     it.queue = it.origin_queue = s.queue;
     it.size = s.size;
+    it.seq = next_seq_++;
     if (s.pre) return dead_letter(idx, std::move(*s.pre));
     enqueue(idx);
   }
@@ -371,7 +392,8 @@ class sender_engine : public std::enable_shared_from_this<sender_engine> {
     finish(idx, o);
   }
 
-  void enqueue(uint32_t idx) {
+  // Batches the message (`from_held`: its group's turn came; see group).
+  void enqueue(uint32_t idx, bool from_held = false) {
     item& it = items_[idx];
     queue_state& q = queue(it.queue);
     auto now = clock_.steady();
@@ -389,14 +411,85 @@ class sender_engine : public std::enable_shared_from_this<sender_engine> {
                                                     it.size, q.name, q.limit)});
     }
     if (q.open_n > 0 && q.open_bytes + it.size > sqs::max_batch_bytes) close_open(it.queue, q);
+    group* g = ordered_group(q, it);
+    if (g) {
+      if (!g->may_join() || (!from_held && !g->held.empty())) return hold(*g, idx);
+      it.group_active = true;
+      ++g->active;
+    }
     if (q.open_n == 0) q.opened_at = now;
     q.open[q.open_n++] = idx;
     q.open_bytes += it.size;
+    if (g) ++g->in_open;
     if (q.open_n == sqs::max_batch_entries || q.open_bytes == sqs::max_batch_bytes)
       close_open(it.queue, q);
+    else if (g)
+      release_held(*g);  // its followers may join the same batch
+  }
+
+  // The message's group when its queue keeps groups in order (FIFO with a group id).
+  group* ordered_group(queue_state& q, const item& it) {
+    if (!q.fifo || it.msg.group_id.empty()) return nullptr;
+    return &q.groups[it.msg.group_id];
+  }
+
+  void hold(group& g, uint32_t idx) {
+    const uint64_t seq = items_[idx].seq;
+    auto at = std::find_if(g.held.begin(), g.held.end(),
+                           [&](uint32_t other) { return items_[other].seq > seq; });
+    g.held.insert(at, idx);
+  }
+
+  // Moves a group's held messages into the open batch, in order, while nothing of the group
+  // is in a closed batch or waiting for a retry.
+  void release_held(group& g) {
+    while (!g.held.empty() && g.may_join()) {
+      uint32_t next = g.held.front();
+      g.held.pop_front();
+      if (items_[next].used && !items_[next].completed) enqueue(next, true);
+    }
+  }
+
+  // A retry that came due: a message of an ordered group goes back into its group's line,
+  // which moves once all of the group's retries are back.
+  void requeue(uint32_t idx) {
+    item& it = items_[idx];
+    queue_state& q = queue(it.queue);
+    group* g = it.group_active ? ordered_group(q, it) : nullptr;
+    if (!g) return enqueue(idx);
+    it.group_active = false;
+    --g->active;
+    --g->retrying;
+    hold(*g, idx);
+    release_held(*g);
+  }
+
+  // A message of an ordered group will not be sent again (delivered or dead-lettered): the
+  // next ones of its group may go.
+  void leave_group(uint32_t idx) {
+    item& it = items_[idx];
+    if (!it.group_active) return;
+    it.group_active = false;
+    queue_state& q = queue(it.queue);
+    auto gi = q.groups.find(it.msg.group_id);
+    if (gi == q.groups.end()) return;
+    group& g = gi->second;
+    --g.active;
+    if (g.active == 0 && g.held.empty()) {
+      q.groups.erase(gi);
+      return;
+    }
+    release_held(g);
+    if (g.active == 0 && g.held.empty()) q.groups.erase(it.msg.group_id);
   }
 
   void close_open(uint32_t qid, queue_state& q) {
+    if (q.fifo) {
+      for (uint8_t i = 0; i < q.open_n; ++i) {
+        item& it = items_[q.open[i]];
+        if (it.group_active) --q.groups[it.msg.group_id].in_open;
+      }
+    }
     batch b;
     b.queue = qid;
     b.items = q.open;
@@ -453,6 +546,7 @@ class sender_engine : public std::enable_shared_from_this<sender_engine> {
 
   // Ends a message as delivered (or, after a dead-letter redirect, as dead-lettered).
   void deliver(uint32_t idx, std::string message_id) {
+    leave_group(idx);
     item& it = items_[idx];
     outcome o;
     o.attempts = it.attempts;
@@ -480,6 +574,7 @@ class sender_engine : public std::enable_shared_from_this<sender_engine> {
   }
 
   void dead_letter(uint32_t idx, rejection why) {
+    leave_group(idx);
     item& it = items_[idx];
     if (dlq_id_ && !it.redirected && it.queue != *dlq_id_ &&
         sendable_to_dead_letter_queue(why.reason)) {
@@ -693,6 +788,7 @@ class sender_engine : public std::enable_shared_from_this<sender_engine> {
                                                     it.attempts, code)});
     }
     it.last_code = std::move(code);
+    if (it.group_active) ++queue(it.queue).groups[it.msg.group_id].retrying;
     retry_group_.push_back(idx);
   }
 
@@ -794,6 +890,7 @@ class sender_engine : public std::enable_shared_from_this<sender_engine> {
   uint32_t in_flight_ = 0;
   std::priority_queue<retry_entry, std::vector<retry_entry>, std::greater<>> retries_;
   std::vector<uint32_t> retry_group_;
+  uint64_t next_seq_ = 0;
   std::vector<std::pair<steady_time, uint32_t>> limit_retries_;  // (due, queue id)
   std::vector<uint32_t> dl_batch_;
   size_t released_msgs_ = 0;

@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <random>
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
@@ -539,6 +540,143 @@ TEST_F(SenderTest, DeadLetterFileHoldsExactlyTheImpossibleMessagesBeforeTheyComp
   s.reset();
   file->reset();
   std::filesystem::remove_all(dir);
+}
+
+outbound_message grouped(std::string body, std::string group) {
+  outbound_message m = msg(std::move(body));
+  m.group_id = std::move(group);
+  return m;
+}
+
+TEST_F(SenderTest, FifoQueueKeepsEachGroupInOrderAcrossRetriesWhileOtherGroupsGoOn) {
+  make();
+  for (int i = 0; i < 12; ++i) submit("jobs.fifo", grouped("g" + std::to_string(i), "g"));
+  submit("jobs.fifo", grouped("h0", "h"));
+  run();
+  ASSERT_EQ(fake.calls.size(), 1u);
+  EXPECT_EQ(fake.calls[0].bodies.front(), "g0");
+  EXPECT_EQ(fake.calls[0].bodies.back(), "g9");
+  advance(milliseconds(5));
+  ASSERT_EQ(fake.calls.size(), 2u) << "g10 and g11 wait while g's batch is out; h goes on";
+  EXPECT_EQ(fake.calls[1].bodies, (std::vector<std::string>{"h0"}));
+
+  fake.fail(0, throttle());  // the whole batch comes back, ahead of g10 and g11
+  run();
+  advance(milliseconds(10));  // the first backoff's ceiling
+  ASSERT_EQ(fake.calls.size(), 3u);
+  std::vector<std::string> first_ten;
+  for (int i = 0; i < 10; ++i) first_ten.push_back("g" + std::to_string(i));
+  EXPECT_EQ(fake.calls[2].bodies, first_ten);
+
+  fake.answer(2, {{"3", "InternalError", "try again", false}});
+  run();
+  advance(milliseconds(5));
+  EXPECT_EQ(fake.calls.size(), 3u) << "g10 and g11 wait for g3's retry";
+  advance(milliseconds(10));
+  advance(milliseconds(5));
+  ASSERT_EQ(fake.calls.size(), 4u);
+  EXPECT_EQ(fake.calls[3].bodies, (std::vector<std::string>{"g3", "g10", "g11"}));
+  fake.answer_all();
+  run();
+  rec.expect_exactly_once(13);
+  EXPECT_EQ(rec.count(outcome::kind::delivered), 13u);
+}
+
+TEST_F(SenderTest, FifoGroupMovesOnAfterItsHeadIsDeadLettered) {
+  make();
+  submit("jobs.fifo", grouped("a", "g"));
+  run();
+  advance(milliseconds(5));
+  ASSERT_EQ(fake.calls.size(), 1u);
+  submit("jobs.fifo", grouped("b", "g"));
+  run();
+  advance(milliseconds(5));
+  EXPECT_EQ(fake.calls.size(), 1u);
+  fake.answer(0, {{"0", "InvalidParameterValue", "bad", true}});
+  run();
+  EXPECT_EQ(rec.by_body["a"][0].what, outcome::kind::dead_lettered);
+  advance(milliseconds(5));
+  ASSERT_EQ(fake.calls.size(), 2u);
+  EXPECT_EQ(fake.calls[1].bodies, (std::vector<std::string>{"b"}));
+}
+
+// Random replies (partial failures, missing entries, throttling, sender faults) on a FIFO
+// queue with a few groups: every call may carry a message only when each earlier message of
+// its group has ended or comes before it in the same call.
+TEST_F(SenderTest, FifoGroupOrderHoldsUnderRandomFailures) {
+  make();
+  std::mt19937 pick(11);
+  auto uniform = [&](size_t k) { return static_cast<size_t>(pick() % k); };
+  const int n = 400;
+  std::map<std::string, std::pair<std::string, int>> meta;  // body -> (group, position)
+  std::map<std::string, std::vector<std::string>> order;    // group -> bodies, in order
+  size_t checked = 0;
+  auto check_new_calls = [&] {
+    for (; checked < fake.calls.size(); ++checked) {
+      const auto& bodies = fake.calls[checked].bodies;
+      for (size_t j = 0; j < bodies.size(); ++j) {
+        const auto& [g, pos] = meta[bodies[j]];
+        for (int k = 0; k < pos; ++k) {
+          const std::string& earlier = order[g][k];
+          bool ended = !rec.by_body[earlier].empty();
+          bool before = std::find(bodies.begin(), bodies.begin() + j, earlier) !=
+                        bodies.begin() + j;
+          ASSERT_TRUE(ended || before) << bodies[j] << " sent before " << earlier;
+        }
+      }
+    }
+  };
+  for (int i = 0; i < n; ++i) {
+    std::string g = "g" + std::to_string(uniform(3));
+    std::string body = "m" + std::to_string(i);
+    meta[body] = {g, static_cast<int>(order[g].size())};
+    order[g].push_back(body);
+    submit("jobs.fifo", grouped(body, g));
+  }
+  run();
+  for (int step = 0; step < 5000 && rec.by_body.size() < static_cast<size_t>(n); ++step) {
+    check_new_calls();
+    std::vector<size_t> open;
+    for (size_t i = 0; i < fake.calls.size(); ++i)
+      if (!fake.calls[i].answered) open.push_back(i);
+    if (open.empty()) {
+      advance(milliseconds(1 + uniform(20)));
+      continue;
+    }
+    size_t c = open[uniform(open.size())];
+    switch (uniform(5)) {
+      case 0:
+        fake.fail(c, throttle());
+        break;
+      case 1: {
+        std::vector<entry_failure> failed;
+        for (const auto& id : fake.calls[c].ids)
+          if (uniform(3) == 0) failed.push_back({id, "InternalError", "x", false});
+        fake.answer(c, failed);
+        break;
+      }
+      case 2: {
+        const auto& ids = fake.calls[c].ids;
+        fake.answer(c, {}, {ids[uniform(ids.size())]});
+        break;
+      }
+      case 3:
+        fake.answer(c, {{fake.calls[c].ids[0], "InvalidParameterValue", "bad", true}});
+        break;
+      default:
+        fake.answer(c);
+    }
+    run();
+  }
+  check_new_calls();
+  rec.expect_exactly_once(n);
+}
+
+TEST_F(SenderTest, GroupIdsOnAStandardQueueDoNotSerializeBatches) {
+  make();
+  for (int i = 0; i < 20; ++i) submit("jobs", grouped("m" + std::to_string(i), "g"));
+  run();
+  EXPECT_EQ(fake.in_flight(), 2u);
 }
 
 TEST_F(SenderTest, DestructionAbandonsEverythingStillPendingIncludingTheInbox) {
