@@ -435,6 +435,8 @@ class sender_engine : public std::enable_shared_from_this<sender_engine> {
 
   void hold(group& g, uint32_t idx) {
     const uint64_t seq = items_[idx].seq;
+    if (g.held.empty() || items_[g.held.back()].seq < seq) return g.held.push_back(idx);
+    // A retry: it goes before the messages submitted after it (near the front).
     auto at = std::find_if(g.held.begin(), g.held.end(),
                            [&](uint32_t other) { return items_[other].seq > seq; });
     g.held.insert(at, idx);
