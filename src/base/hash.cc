@@ -11,6 +11,7 @@
 #include <openssl/hmac.h>
 
 #include <boost/crc.hpp>
+#include <cstring>
 #include <stdexcept>
 #include <string>
 
@@ -132,6 +133,22 @@ std::string base64_encode(std::string_view data) {
                           static_cast<int>(data.size()));
   out.resize(static_cast<size_t>(n));
   return out;
+}
+
+void base64_encode_to(std::string_view data, char* out) {
+  // EVP_EncodeBlock NUL-terminates: encode the whole groups in place, the last one via a
+  // small buffer, so exactly 4 * ceil(n / 3) characters are written.
+  const size_t whole = data.size() / 3 * 3;
+  auto* dst = reinterpret_cast<unsigned char*>(out);
+  const auto* src = reinterpret_cast<const unsigned char*>(data.data());
+  size_t done = 0;
+  if (whole > 3) {
+    done = whole - 3;
+    EVP_EncodeBlock(dst, src, static_cast<int>(done));
+  }
+  unsigned char tail[9];
+  const int n = EVP_EncodeBlock(tail, src + done, static_cast<int>(data.size() - done));
+  std::memcpy(dst + done / 3 * 4, tail, static_cast<size_t>(n));
 }
 
 bool base64_decode(std::string_view in, std::string& out) {

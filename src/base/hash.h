@@ -45,6 +45,8 @@ std::string to_hex(const std::array<uint8_t, N>& a) {
 }
 
 std::string base64_encode(std::string_view data);
+// The same into `out`, which must hold 4 * ((data.size() + 2) / 3) characters (no allocation).
+void base64_encode_to(std::string_view data, char* out);
 // Empty optional-like: returns false on malformed input.
 bool base64_decode(std::string_view in, std::string& out);
 

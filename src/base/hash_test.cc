@@ -36,6 +36,18 @@ TEST(hash, base64_round_trips_and_rejects_garbage) {
   EXPECT_FALSE(base64_decode("ab$%", out));
 }
 
+TEST(hash, base64_encode_to_writes_exactly_the_encoded_length) {
+  std::string data;
+  for (size_t n = 0; n < 64; ++n) {
+    const size_t len = 4 * ((n + 2) / 3);
+    std::string buf(len + 8, '#');
+    base64_encode_to(data, buf.data());
+    EXPECT_EQ(buf.substr(0, len), base64_encode(data)) << n;
+    EXPECT_EQ(buf.substr(len), std::string(8, '#')) << "wrote past the end, n=" << n;
+    data.push_back(static_cast<char>(n * 37 + 11));
+  }
+}
+
 TEST(hash, constant_time_equal_compares_content_and_length) {
   EXPECT_TRUE(constant_time_equal("secret", "secret"));
   EXPECT_FALSE(constant_time_equal("secret", "secreT"));

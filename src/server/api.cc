@@ -366,7 +366,7 @@ void append_message(std::string& out, const received_message& r, const message_v
   out.push_back('{');
   sqs::append_json_member(out, "MessageId", uuid_text(m.id));
   out.push_back(',');
-  sqs::append_json_member(out, "ReceiptHandle", r.receipt_handle);
+  sqs::append_json_member(out, "ReceiptHandle", r.receipt_handle_text());
   out.push_back(',');
   sqs::append_json_member(out, "MD5OfBody", md5_text(m.md5_body));
   out.push_back(',');

@@ -132,8 +132,8 @@ void queue::promote_due(int64_t now_ms) {
   if (n) wake_waiters(n);
 }
 
-std::string queue::encode_handle(uint64_t seq, const message_entry& e) const {
-  // The raw bytes on the stack: one allocation per handle (the base64 text), not two.
+std::array<char, 40> queue::encode_handle(uint64_t seq, const message_entry& e) const {
+  static_assert(4 * ((handle_bytes + 2) / 3) == 40);
   char raw[handle_bytes];
   const uint32_t epoch = ctx_.epoch;
   std::memcpy(raw, &id_, 8);  // little-endian host, as put_u64 writes
@@ -141,7 +141,9 @@ std::string queue::encode_handle(uint64_t seq, const message_entry& e) const {
   std::memcpy(raw + 16, &e.gen, 4);
   std::memcpy(raw + 20, &epoch, 4);
   std::memcpy(raw + 24, &e.tag, 4);
-  return base64_encode(std::string_view(raw, handle_bytes));
+  std::array<char, 40> text;
+  base64_encode_to(std::string_view(raw, handle_bytes), text.data());
+  return text;
 }
 
 std::optional<queue::decoded_handle> queue::decode_handle(std::string_view h) {

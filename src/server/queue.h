@@ -10,6 +10,7 @@
 // is what replay relies on.
 #pragma once
 
+#include <array>
 #include <atomic>
 #include <cstdint>
 #include <deque>
@@ -43,7 +44,8 @@ struct received_message {
   wal::location loc;
   uint32_t receive_count = 0;
   int64_t first_receive_ms = 0;
-  std::string receipt_handle;
+  std::array<char, 40> receipt_handle;  // base64 of handle_bytes (no allocation per message)
+  std::string_view receipt_handle_text() const { return {receipt_handle.data(), 40}; }
 };
 
 struct queue_counts {
@@ -172,7 +174,7 @@ class queue {
   void clear_locked();  // drops every message and releases its WAL reference
   void wake_waiters(size_t n);
   void log_receives(const std::vector<received_message>& msgs, int64_t now_ms);
-  std::string encode_handle(uint64_t seq, const message_entry& e) const;
+  std::array<char, 40> encode_handle(uint64_t seq, const message_entry& e) const;
   handle_status resolve_handle(std::string_view h, uint64_t& seq) const;
   bool expired(const message_entry& e, int64_t now_ms) const;
 
