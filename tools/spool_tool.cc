@@ -117,8 +117,17 @@ void check_segment(const fs::path& path, uint32_t number, report& rep) {
   }
   const auto header =
       std::span<const char, wal::segment_header_size>(bytes->data(), wal::segment_header_size);
-  if (wal::check_segment_header(header, number) != wal::header_check::ok) {
-    return rep.problem(name + ": bad segment header at offset 0");
+  switch (wal::check_segment_header(header, number)) {
+    case wal::header_check::ok:
+      break;
+    case wal::header_check::damaged:  // recovery keeps the records after it: check them too
+      rep.problem(name + ": bad segment header at offset 0 (quarantined at open; the records "
+                  "after it are kept)");
+      break;
+    case wal::header_check::foreign:
+    case wal::header_check::newer_version:
+      return rep.problem(name + ": bad segment header at offset 0 (another segment's or "
+                         "format's; ignored)");
   }
   if (rep.print_groups) std::printf("segment %s: %zu bytes\n", name.c_str(), bytes->size());
   const std::span<const char> body(bytes->data() + wal::segment_header_size,

@@ -88,6 +88,19 @@ TEST_F(spool_tool, damage_is_reported_with_its_offset) {
   EXPECT_NE(v.out.find("DAMAGE wal-00000001.log: " + where), std::string::npos) << v.out;
 }
 
+TEST_F(spool_tool, damaged_header_is_reported_and_the_records_after_it_checked) {
+  {
+    std::FILE* f = std::fopen(segment().c_str(), "r+b");
+    ASSERT_NE(f, nullptr);
+    std::fputs("XXXX", f);
+    std::fclose(f);
+  }
+  auto v = run_tool("verify " + dir_.string());
+  EXPECT_EQ(v.status, 1) << v.out;
+  EXPECT_NE(v.out.find("bad segment header at offset 0"), std::string::npos) << v.out;
+  EXPECT_NE(v.out.find("3 records, last seq 3, 1 problems"), std::string::npos) << v.out;
+}
+
 TEST_F(spool_tool, bad_arguments_fail) {
   EXPECT_NE(run_tool("verify /nonexistent/dir").status, 0);
   EXPECT_NE(run_tool("frobnicate " + dir_.string()).status, 0);

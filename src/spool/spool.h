@@ -206,6 +206,7 @@ class spool {
     uint64_t last_seq = 0;     // of the last group
     uint64_t refs = 0;         // log references held (one per undelivered group)
     std::vector<range> skips;  // damaged ranges the reader jumps over, sorted
+    bool header_damaged = false;  // the wal header is damage (the groups after it are read)
   };
 
   spool(const options& opts, wal::env& e);
@@ -217,6 +218,7 @@ class spool {
                     replay_state& st);
   void find_damage(const std::vector<std::pair<uint32_t, uint64_t>>& sizes,
                    std::vector<std::pair<uint32_t, range>>& damage);
+  static uint64_t first_data_byte(const segment_info& s);
   void add_skip(uint32_t segment, range r);  // requires state_mu_
   uint64_t copy_to_quarantine(uint32_t segment, range r);
   result<uint64_t> count_stray_files();

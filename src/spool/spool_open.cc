@@ -42,6 +42,7 @@ result<void> spool::recover() {
   // delete unreferenced segments as soon as it returns.
   const std::vector<std::pair<uint32_t, uint64_t>> sizes = log_->segment_sizes();
   for (const auto& [n, size] : sizes) log_->add_ref(n);
+  for (uint32_t n : log_->damaged_header_segments()) segments_[n].header_damaged = true;
   auto replayed = log_->replay([&](uint8_t type, std::span<const char> payload, wal::location loc) {
     replay_group(type, payload, loc, st);
   });
@@ -80,7 +81,7 @@ void spool::replay_group(uint8_t type, std::span<const char> payload, wal::locat
   if (!g || g->first_seq <= st.last_seq) return;
   segment_info& s = segments_[loc.segment];
   const uint64_t start = loc.offset - wal::record_header_size;
-  const uint64_t from = std::max<uint64_t>(s.data_end, wal::segment_header_size);
+  const uint64_t from = s.data_end > 0 ? s.data_end : first_data_byte(s);
   if (start > from) st.damage.push_back({loc.segment, {from, start}});
   s.data_end = loc.offset + loc.length;
   s.last_seq = g->last_seq();
@@ -96,16 +97,23 @@ void spool::replay_group(uint8_t type, std::span<const char> payload, wal::locat
   if (!st.first_undelivered) st.first_undelivered = pos{loc.segment, start};
 }
 
+// Where a segment's first group should start: after its header, or at 0 when the header is
+// damaged (it is part of the damage before the first intact group).
+uint64_t spool::first_data_byte(const segment_info& s) {
+  return s.header_damaged ? 0 : wal::segment_header_size;
+}
+
 // Whatever follows a segment's last intact group is damage too: garbage after a tail torn
 // in an older segment, or a rejected group. The newest segment's torn tail is already cut.
 void spool::find_damage(const std::vector<std::pair<uint32_t, uint64_t>>& sizes,
                         std::vector<std::pair<uint32_t, range>>& damage) {
   for (const auto& [n, size] : sizes) {
     segment_info& s = segments_[n];
+    const uint64_t from = s.data_end > 0 ? s.data_end : first_data_byte(s);
     s.data_end = std::max<uint64_t>(s.data_end, wal::segment_header_size);
     s.file_bytes = size;
     disk_bytes_.fetch_add(size, std::memory_order_relaxed);
-    if (size > s.data_end) damage.push_back({n, {s.data_end, size}});
+    if (size > from) damage.push_back({n, {from, size}});
   }
   std::sort(damage.begin(), damage.end(), [](const auto& a, const auto& b) {
     return a.first != b.first ? a.first < b.first : a.second.begin < b.second.begin;

@@ -413,6 +413,71 @@ TEST_F(spool_test, damage_at_the_end_of_an_older_segment_is_skipped) {
     EXPECT_EQ(got[i], (owned_record{uint64_t(i) + 1, record_for(i, 500)}));
 }
 
+// A damaged wal header loses only itself: the groups after it are delivered, and the header
+// is a corrupt range like any other damage (quarantined, counted), never a silent loss.
+TEST_F(spool_test, damaged_segment_header_is_quarantined_and_the_groups_after_it_delivered) {
+  auto s = open();
+  for (int i = 0; i < 30; ++i) ASSERT_FALSE(append_wait(*s, {record_for(i, 500)}).ec);
+  ASSERT_GE(s->get_stats().segments, 3u);
+  s.reset();
+  const std::string original = contents(segment_path(2));
+  poke(segment_path(2), 0, "XXXX");
+  s = open();
+  EXPECT_EQ(s->recovery().corrupt_ranges, 1u);
+  EXPECT_EQ(s->recovery().corrupt_bytes, wal::segment_header_size);
+  EXPECT_EQ(s->recovery().quarantined_bytes, wal::segment_header_size);
+  EXPECT_EQ(s->recovery().undelivered, 30u);
+  EXPECT_EQ(s->recovery().stray_files, 0u);
+  EXPECT_EQ(s->get_stats().corrupt_ranges, 1u);
+  const auto got = read_all(*s);
+  ASSERT_EQ(got.size(), 30u);
+  for (int i = 0; i < 30; ++i)
+    EXPECT_EQ(got[i], (owned_record{uint64_t(i) + 1, record_for(i, 500)}));
+  const std::string q = contents(opts_.dir / quarantine_file_name);
+  size_t size = 0;
+  auto e = decode_quarantine_entry(std::string_view(q).substr(quarantine_magic.size()), &size);
+  ASSERT_TRUE(e);
+  EXPECT_EQ(e->segment, 2u);
+  EXPECT_EQ(e->offset, 0u);
+  EXPECT_EQ(e->damaged_length, wal::segment_header_size);
+  EXPECT_EQ(std::string(e->copied.begin(), e->copied.end()),
+            "XXXX" + original.substr(4, wal::segment_header_size - 4));
+  // Once delivered, the damaged segment is deleted like the others.
+  ASSERT_TRUE(s->mark_delivered(1, 30));
+  ASSERT_TRUE(s->persist_position());
+  EXPECT_TRUE(eventually([&] { return !env_.open_file(segment_path(2)).has_value(); }));
+}
+
+TEST_F(spool_test, damaged_header_of_the_only_segment_loses_only_the_header) {
+  auto s = open();
+  ASSERT_FALSE(append_wait(*s, {"one", "two"}).ec);
+  ASSERT_FALSE(append_wait(*s, {"three"}).ec);
+  s.reset();
+  poke(segment_path(1), 0, "XXXX");
+  s = open();
+  EXPECT_EQ(s->recovery().corrupt_ranges, 1u);
+  EXPECT_EQ(s->recovery().undelivered, 3u);
+  EXPECT_EQ(read_all(*s), (std::vector<owned_record>{{1, "one"}, {2, "two"}, {3, "three"}}));
+  // Appends go to a new segment and get new seqs.
+  auto a = append_wait(*s, {"four"});
+  ASSERT_FALSE(a.ec);
+  EXPECT_EQ(a.first_seq, 4u);
+  EXPECT_EQ(read_all(*s), (std::vector<owned_record>{{4, "four"}}));
+}
+
+TEST_F(spool_test, damage_from_the_header_into_the_first_group_is_one_range) {
+  auto s = open();
+  const std::vector<std::string> g1{"first"}, g2{"second"};
+  ASSERT_FALSE(append_wait(*s, g1).ec);
+  ASSERT_FALSE(append_wait(*s, g2).ec);
+  s.reset();
+  poke(segment_path(1), 0, std::string(wal::segment_header_size + 5, 'X'));
+  s = open();
+  EXPECT_EQ(s->recovery().corrupt_ranges, 1u);
+  EXPECT_EQ(s->recovery().corrupt_bytes, wal::segment_header_size + group_bytes(g1));
+  EXPECT_EQ(read_all(*s), (std::vector<owned_record>{{2, "second"}}));
+}
+
 TEST_F(spool_test, stray_files_are_ignored_counted_and_kept) {
   auto s = open();
   ASSERT_FALSE(append_wait(*s, {"a"}).ec);

@@ -48,14 +48,14 @@ segment_header encode_segment_header(uint32_t segment) {
 header_check check_segment_header(std::span<const char, segment_header_size> bytes,
                                   uint32_t segment) {
   if (std::memcmp(bytes.data(), segment_magic.data(), segment_magic.size()) != 0) {
-    return header_check::bad;
+    return header_check::damaged;
   }
   if (unmask_crc(get_u32(bytes.data() + 16)) != crc32c(bytes.data(), 16)) {
-    return header_check::bad;
+    return header_check::damaged;
   }
   if (get_u32(bytes.data() + 8) > format_version) return header_check::newer_version;
-  if (get_u32(bytes.data() + 8) != format_version) return header_check::bad;
-  return get_u32(bytes.data() + 12) == segment ? header_check::ok : header_check::bad;
+  if (get_u32(bytes.data() + 8) != format_version) return header_check::foreign;
+  return get_u32(bytes.data() + 12) == segment ? header_check::ok : header_check::foreign;
 }
 
 bool is_torn_segment_header(std::span<const char> bytes, uint32_t segment) {

@@ -35,7 +35,11 @@ using segment_header = std::array<char, segment_header_size>;
 
 segment_header encode_segment_header(uint32_t segment);
 
-enum class header_check { ok, bad, newer_version };
+// ok: the header of `segment`. damaged: bytes that are not an intact header (wrong magic or
+// checksum): the header was overwritten or rotted, the records after it may be intact.
+// foreign: an intact header of another segment number or an older version (a renamed or
+// copied file). newer_version: an intact header this build cannot read.
+enum class header_check { ok, damaged, foreign, newer_version };
 // Checks a full header read from the file that should hold `segment`.
 header_check check_segment_header(std::span<const char, segment_header_size> bytes,
                                   uint32_t segment);

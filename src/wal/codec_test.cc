@@ -11,16 +11,16 @@ TEST(codec, segment_header_round_trips) {
   segment_header h = encode_segment_header(7);
   EXPECT_EQ(std::string_view(h.data(), 8), "SQRLWAL1");
   EXPECT_EQ(check_segment_header(h, 7), header_check::ok);
-  EXPECT_EQ(check_segment_header(h, 8), header_check::bad);  // renamed file
+  EXPECT_EQ(check_segment_header(h, 8), header_check::foreign);  // renamed file
 }
 
 TEST(codec, segment_header_rejects_damage_and_knows_newer_versions) {
   segment_header h = encode_segment_header(3);
   h[0] = 'X';
-  EXPECT_EQ(check_segment_header(h, 3), header_check::bad);
+  EXPECT_EQ(check_segment_header(h, 3), header_check::damaged);
   h = encode_segment_header(3);
   h[13] ^= 1;  // segment number without fixing the checksum
-  EXPECT_EQ(check_segment_header(h, 3), header_check::bad);
+  EXPECT_EQ(check_segment_header(h, 3), header_check::damaged);
   h = encode_segment_header(3);
   put_u32(h.data() + 8, format_version + 1);
   put_u32(h.data() + 16, mask_crc(crc32c(h.data(), 16)));

@@ -267,7 +267,8 @@ result<void> log::read(const location& loc, char* out) const {
     auto it = segments_.find(loc.segment);
     if (it == segments_.end()) return errc::bad_location;
     seg = it->second;
-    if (loc.offset < segment_header_size || loc.offset > seg->size ||
+    const uint64_t first = seg->damaged_header ? 0 : segment_header_size;
+    if (loc.offset < first || loc.offset > seg->size ||
         seg->size - loc.offset < loc.length) {
       return errc::bad_location;
     }
@@ -321,6 +322,15 @@ std::vector<std::pair<uint32_t, uint64_t>> log::segment_sizes() const {
   std::vector<std::pair<uint32_t, uint64_t>> out;
   out.reserve(segments_.size());
   for (const auto& [n, seg] : segments_) out.emplace_back(n, seg->size);
+  return out;
+}
+
+std::vector<uint32_t> log::damaged_header_segments() const {
+  std::lock_guard lock(mu_);
+  std::vector<uint32_t> out;
+  for (const auto& [n, seg] : segments_) {
+    if (seg->damaged_header) out.push_back(n);
+  }
   return out;
 }
 

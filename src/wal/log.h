@@ -108,6 +108,9 @@ struct recovery_stats {
   uint64_t corrupt_records = 0;  // damaged stretches skipped (the log resynced after them)
   uint64_t skipped_bytes = 0;    // bytes in those stretches
   uint64_t ignored_files = 0;    // files in the directory that are not segments; kept
+  uint64_t damaged_headers = 0;  // segments whose header is damaged: their records are
+                                 // replayed, the header counts in corrupt_records (and
+                                 // skipped_bytes); sealed, deleted like any other segment
 };
 
 class log {
@@ -197,6 +200,9 @@ class log {
   // open() and replay() the owner may add_ref() any of them, e.g. to keep damaged segments
   // until it has copied what recovery skipped.
   std::vector<std::pair<uint32_t, uint64_t>> segment_sizes() const;
+  // Live segments whose header was damaged at open (recovery_stats::damaged_headers). read()
+  // accepts their bytes from offset 0, so the owner can copy the damaged header out.
+  std::vector<uint32_t> damaged_header_segments() const;
   stats get_stats() const;
   bool failed() const;
 

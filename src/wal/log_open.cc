@@ -10,6 +10,18 @@
 #include "wal/wal_format.h"
 
 namespace sqsrelay::wal {
+namespace {
+
+// A preallocated file renamed into place whose header write did not reach the disk before a
+// crash (the rename did): zeros where the header belongs, in the newest file. Nothing in it
+// was ever durable; its creation is finished.
+bool is_lost_header_of_prepared(const segment_header& header, uint32_t number,
+                                uint32_t newest) {
+  return number == newest &&
+         std::all_of(header.begin(), header.end(), [](char c) { return c == 0; });
+}
+
+}  // namespace
 
 result<std::unique_ptr<log>> log::open(const options& opts, env& e) {
   if (auto r = e.create_dir(opts.dir); !r) return r.error();
@@ -64,7 +76,8 @@ result<void> log::sync_recovered() {
 
 // Adds segment `number` to segments_ if its header is valid. A short file at the newest
 // number that starts like the right header is a creation torn by a crash: it gets its
-// header rewritten. Anything else with a bad header is ignored (and kept).
+// header rewritten. A full header whose bytes are damaged keeps the segment, sealed, for its
+// records (see open_damaged). Anything else is ignored (and kept).
 result<void> log::open_segment(uint32_t number, uint32_t newest, recovery_stats& st) {
   auto opened = env_.open_file(path_of(number));
   if (!opened && opened.error() == boost::system::errc::is_a_directory) {
@@ -95,20 +108,20 @@ result<void> log::open_segment(uint32_t number, uint32_t newest, recovery_stats&
     switch (check_segment_header(header, number)) {
       case header_check::ok:
         break;
-      case header_check::bad:
-        // A preallocated file renamed into place whose header write did not reach the disk
-        // before a crash (the rename did): zeros where the header belongs, in the newest
-        // file. Nothing in it was ever durable; finish its creation.
-        if (number != newest || !std::all_of(header.begin(), header.end(),
-                                             [](char c) { return c == 0; })) {
-          ++st.ignored_files;
-          return {};
+      case header_check::damaged:
+        if (is_lost_header_of_prepared(header, number, newest)) {
+          st.truncated_bytes += segment_header_size;
+          header = encode_segment_header(number);
+          if (auto r = f->write_at(0, header); !r) return r;
+          if (opts_.sync) mark_unsynced(seg);
+          break;
         }
-        st.truncated_bytes += segment_header_size;
-        header = encode_segment_header(number);
-        if (auto r = f->write_at(0, header); !r) return r;
-        if (opts_.sync) mark_unsynced(seg);
+        seg->damaged_header = true;
+        ++st.damaged_headers;
         break;
+      case header_check::foreign:
+        ++st.ignored_files;
+        return {};
       case header_check::newer_version:
         return errc::unsupported_version;
     }
@@ -119,8 +132,10 @@ result<void> log::open_segment(uint32_t number, uint32_t newest, recovery_stats&
 }
 
 // Appending continues in the newest file if it is a valid segment, else in a new one.
+// A segment whose header is damaged is never appended to: it stays sealed until deleted.
 result<void> log::adopt_tail(uint32_t newest) {
   if (segments_.empty() || segments_.rbegin()->first != newest) return roll();
+  if (segments_.rbegin()->second->damaged_header) return roll();
   active_ = segments_.rbegin()->second;
   return trim_tail(*active_);
 }
@@ -174,6 +189,10 @@ result<recovery_stats> log::replay(const replay_fn& fn) {
     // (whose tail a crash tore before the next segment began) is counted as corrupt.
     st.corrupt_records += r.corrupt_records + (r.tail_bytes > 0 ? 1 : 0);
     st.skipped_bytes += r.skipped_bytes + r.tail_bytes;
+    if (seg->damaged_header) {  // the header is damage too; the records after it were kept
+      ++st.corrupt_records;
+      st.skipped_bytes += segment_header_size;
+    }
   }
   std::lock_guard lock(mu_);
   replayed_ = true;

@@ -19,6 +19,7 @@ struct log::segment_state {
   uint64_t released_at = 0;  // last_lsn when refs last fell to zero
   bool unsynced = false;     // listed in log::unsynced_
   bool prewritten = false;   // the file was preallocated (zeros past `size`)
+  bool damaged_header = false;  // its header bytes are damage; sealed, records still read
 };
 
 }  // namespace sqsrelay::wal

@@ -471,7 +471,7 @@ TEST_F(wal_test, stray_files_are_ignored_counted_and_kept) {
   };
   make("notes.txt", "hello");
   make("wal-1.log", std::string(40, 'x'));                 // not the canonical name
-  make(segment_file_name(7), std::string(40, 'x'));        // right name, bad header
+  make(segment_file_name(7), std::string(40, 'x'));        // right name, damaged header
   make(segment_file_name(3), std::string("SQRLWAL9", 8));  // short, not a torn header
   std::string wrong_number(encode_segment_header(4).data(), segment_header_size);
   make(segment_file_name(5), wrong_number);  // a renamed segment
@@ -480,15 +480,52 @@ TEST_F(wal_test, stray_files_are_ignored_counted_and_kept) {
   recovery_stats st;
   l = open_replayed(&got, &st);
   EXPECT_EQ(got, written_);
-  EXPECT_EQ(st.ignored_files, 5u);
+  EXPECT_EQ(st.ignored_files, 4u);
+  EXPECT_EQ(st.damaged_headers, 1u);  // segment 7: scanned, nothing intact in it
+  EXPECT_EQ(st.corrupt_records, 2u);  // its header and the 20 bytes after it
+  EXPECT_EQ(st.skipped_bytes, 40u);
   EXPECT_EQ(l->active_segment(), 8u);  // numbered past every segment-like name
   put(*l, 2);
   l.reset();
   l = open_replayed(&got, &st);
   EXPECT_EQ(got, written_);
-  EXPECT_EQ(st.ignored_files, 5u);
+  EXPECT_EQ(st.ignored_files, 4u);
   EXPECT_TRUE(env_.open_file(opts_.dir / "notes.txt"));
   EXPECT_TRUE(has_segment(7));
+}
+
+// A damaged header loses only itself: the records after it have their own checksums, so
+// they are replayed (the scan resyncs as after any damaged record) and the header counts as
+// a damaged stretch. The segment is never appended to again.
+TEST_F(wal_test, records_after_a_damaged_segment_header_are_replayed_and_counted) {
+  auto l = open_replayed();
+  for (uint64_t id = 0; id < 120; ++id) put(*l, id, 200);
+  EXPECT_EQ(wait_durable(*l, l->last_lsn()), error_code{});
+  const uint32_t last = l->active_segment();
+  ASSERT_GE(last, 3u);
+  l.reset();
+  for (uint32_t n : {1u, last}) {  // an older segment and the newest
+    auto f = *env_.open_file(opts_.dir / segment_file_name(n));
+    ASSERT_TRUE(f->write_at(0, std::string_view("XXXX")));
+  }
+  std::vector<record> got;
+  recovery_stats st;
+  l = open_replayed(&got, &st);
+  EXPECT_EQ(got, written_);
+  EXPECT_EQ(st.damaged_headers, 2u);
+  EXPECT_EQ(st.corrupt_records, 2u);
+  EXPECT_EQ(st.skipped_bytes, 2 * segment_header_size);
+  EXPECT_EQ(st.ignored_files, 0u);
+  EXPECT_EQ(l->damaged_header_segments(), (std::vector<uint32_t>{1u, last}));
+  EXPECT_EQ(l->active_segment(), last + 1);  // not appended to a damaged segment
+  std::string header(segment_header_size, '\0');
+  ASSERT_TRUE(l->read({1, static_cast<uint32_t>(segment_header_size), 0}, header.data()));
+  EXPECT_EQ(header.substr(0, 4), "XXXX");
+  put(*l, 500);
+  l.reset();
+  l = open_replayed(&got, &st);
+  EXPECT_EQ(got, written_);
+  EXPECT_EQ(st.damaged_headers, 2u);
 }
 
 TEST_F(wal_test, torn_segment_creation_is_finished_at_open) {
