@@ -1,6 +1,7 @@
 #include "server/api.h"
 
 #include <algorithm>
+#include <cctype>
 #include <charconv>
 
 #include <boost/asio/as_tuple.hpp>
@@ -186,8 +187,12 @@ struct parsed_message {
 };
 
 // Validates one message (SendMessage or a batch entry) against the queue's limits.
+// `trace_id` (the request's X-Amzn-Trace-Id header) becomes the AWSTraceHeader of a message
+// that sets none itself, as SQS does for X-Ray; it is not part of MD5OfMessageSystemAttributes
+// (that digest covers what the request sent as system attributes).
 maybe_error parse_message(const json::object& o, const queue_attributes& qa,
-                          parsed_message& out, attribute_buffers& buf, random_source& rng) {
+                          parsed_message& out, attribute_buffers& buf, random_source& rng,
+                          std::string_view trace_id) {
   std::string_view body;
   if (auto e = get_string(o, "MessageBody", body, true)) return e;
   if (body.empty()) return errors::missing_parameter("MessageBody");
@@ -212,6 +217,7 @@ maybe_error parse_message(const json::object& o, const queue_attributes& qa,
     out.m.trace_header = s.value;
     out.m.md5_system = sqs::md5_of_attributes(sys);
   }
+  if (out.m.trace_header.empty()) out.m.trace_header = trace_id;
   if (!sqs::valid_message_text(body)) return errors::invalid_message_contents();
   if (auto e = sqs::validate_attributes(out.attrs)) return e;
   size_t size = sqs::message_size(body, out.attrs);
@@ -225,6 +231,25 @@ maybe_error parse_message(const json::object& o, const queue_attributes& qa,
   out.m.md5_body = md5(body);
   if (!out.attrs.empty()) out.m.md5_attributes = sqs::md5_of_attributes(out.attrs);
   return std::nullopt;
+}
+
+// The bytes an entry that failed validation counts toward the batch total: its body and its
+// attributes' names, types and values as sent (binary values decoded from base64).
+size_t raw_message_size(const json::object& o) {
+  size_t n = 0;
+  if (auto* b = o.if_contains("MessageBody"); b && b->is_string()) n += b->as_string().size();
+  auto* attrs = o.if_contains("MessageAttributes");
+  if (!attrs || !attrs->is_object()) return n;
+  for (const auto& [name, v] : attrs->as_object()) {
+    n += name.size();
+    if (!v.is_object()) continue;
+    const auto& a = v.as_object();
+    if (auto* t = a.if_contains("DataType"); t && t->is_string()) n += t->as_string().size();
+    if (auto* s = a.if_contains("StringValue"); s && s->is_string()) n += s->as_string().size();
+    if (auto* b = a.if_contains("BinaryValue"); b && b->is_string())
+      n += b->as_string().size() / 4 * 3;
+  }
+  return n;
 }
 
 // Writes the members of a SendMessage result (or, with an id, of a batch result entry).
@@ -476,6 +501,37 @@ asio::awaitable<outcome> await_lsn(service& svc, uint64_t lsn, outcome result) {
   co_return result;
 }
 
+// SQS's tag rules (Developer Guide, "Queue tag" quotas): keys of 1-128 and values of at most
+// 256 characters (code points), letters, digits, spaces and _ . : / = + - @; no `aws:` keys.
+// Characters outside ASCII are taken as letters (no Unicode tables here for that one check).
+maybe_error check_tags(const std::vector<std::pair<std::string, std::string>>& tags) {
+  if (tags.size() > 50) return errors::invalid_parameter_value("A queue can have at most 50 tags.");
+  auto valid = [](std::string_view s, size_t max_chars) {
+    size_t chars = 0;
+    for (unsigned char c : s) {
+      if ((c & 0xC0) != 0x80) ++chars;
+      if (c >= 0x80 || std::isalnum(c)) continue;
+      if (std::string_view(" _.:/=+-@").find(static_cast<char>(c)) == std::string_view::npos)
+        return false;
+    }
+    return chars <= max_chars;
+  };
+  for (const auto& [k, v] : tags) {
+    if (k.empty() || !valid(k, 128))
+      return errors::invalid_parameter_value(fmt::format(
+          "Tag key '{}' is not valid: 1 to 128 letters, digits, spaces or _ . : / = + - @.",
+          k.substr(0, 140)));
+    if (k.starts_with("aws:"))
+      return errors::invalid_parameter_value("Tag keys starting with 'aws:' are reserved.");
+    if (!valid(v, 256))
+      return errors::invalid_parameter_value(fmt::format(
+          "The value of tag '{}' is not valid: at most 256 letters, digits, spaces or "
+          "_ . : / = + - @.",
+          k));
+  }
+  return std::nullopt;
+}
+
 outcome text_outcome(std::string text) { return {{}, std::nullopt, std::move(text)}; }
 
 outcome create_queue(handler_env h) {
@@ -484,6 +540,7 @@ outcome create_queue(handler_env h) {
   std::vector<std::pair<std::string, std::string>> attrs, tags_list;
   if (auto e = get_string_map(h.req, "Attributes", attrs)) return fail(*e);
   if (auto e = get_string_map(h.req, "tags", tags_list)) return fail(*e);
+  if (auto e = check_tags(tags_list)) return fail(*e);
   std::map<std::string, std::string> tags(tags_list.begin(), tags_list.end());
   auto r = h.svc.create_queue(name, attrs, tags);
   if (auto* err = std::get_if<api_error>(&r)) return fail(*err);
@@ -497,7 +554,12 @@ outcome create_queue(handler_env h) {
 
 outcome get_queue_url(handler_env h) {
   std::string_view name;
+  std::string_view owner;
   if (auto e = get_string(h.req, "QueueName", name, true)) return fail(*e);
+  if (auto e = get_string(h.req, "QueueOwnerAWSAccountId", owner, false)) return fail(*e);
+  // Only this server's account has queues here; another account's queue does not exist.
+  if (!owner.empty() && owner != h.svc.options().account_id)
+    return fail(errors::queue_does_not_exist());
   auto q = h.svc.find(name);
   if (!q) return fail(errors::queue_does_not_exist());
   return {{{"QueueUrl", h.svc.queue_url(h.ctx.host, name)}}, std::nullopt, {}};
@@ -575,6 +637,8 @@ outcome tag_queue(handler_env h) {
   std::vector<std::pair<std::string, std::string>> tags;
   if (!h.req.if_contains("Tags")) return fail(errors::missing_parameter("Tags"));
   if (auto e = get_string_map(h.req, "Tags", tags)) return fail(*e);
+  if (tags.empty()) return fail(errors::missing_parameter("Tags"));
+  if (auto e = check_tags(tags)) return fail(*e);
   auto existing = q->metadata().tags;
   for (auto& [k, v] : tags) existing[k] = v;
   if (existing.size() > 50)
@@ -642,7 +706,7 @@ asio::awaitable<outcome> send_message(handler_env h) {
   auto attrs = q->attributes();
   attribute_buffers buf;
   parsed_message pm;
-  if (auto e = parse_message(h.req, *attrs, pm, buf, h.svc.rng())) co_return fail(*e);
+  if (auto e = parse_message(h.req, *attrs, pm, buf, h.svc.rng(), h.ctx.trace_id)) co_return fail(*e);
   pm.m.attributes = pm.attrs;
   auto lsn = q->send(std::span(&pm.m, 1), h.svc.clk().wall_ms(), h.ctx.sender_id);
   if (!lsn)
@@ -671,7 +735,8 @@ asio::awaitable<outcome> send_message_batch(handler_env h) {
     auto& eo = ev.as_object();
     std::string_view id = eo.at("Id").as_string();
     parsed_message pm;
-    if (auto e = parse_message(eo, *attrs, pm, buf, h.svc.rng())) {
+    if (auto e = parse_message(eo, *attrs, pm, buf, h.svc.rng(), h.ctx.trace_id)) {
+      total += raw_message_size(eo);  // SQS sums every entry, the failed ones too
       separate(failed);
       append_failed_entry(failed, id, *e);
       continue;

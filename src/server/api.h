@@ -18,6 +18,7 @@ struct request_context {
   std::string host;       // Host header: queue URLs are built from it
   std::string path;       // request path: the legacy queue-URL-in-path form
   std::string sender_id;  // SenderId system attribute
+  std::string trace_id;   // X-Amzn-Trace-Id header: AWSTraceHeader unless a message sets its own
 };
 
 // The result of an action: an error, or the JSON-protocol result, either as an object or,

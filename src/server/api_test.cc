@@ -36,7 +36,7 @@ class api_test : public ::testing::Test {
   }
 
   api_outcome call(std::string action, json::object req) {
-    request_context ctx{"localhost:9324", "", "000000000000"};
+    request_context ctx{"localhost:9324", "", "000000000000", ""};
     auto f = boost::asio::co_spawn(ioc_, a_->handle(action, std::move(req), ctx),
                                    boost::asio::use_future);
     ioc_.restart();

@@ -271,6 +271,7 @@ asio::awaitable<http::response> frontend::handle(http::request req, http::peer_i
   if (ctx.host.empty()) ctx.host = "localhost";
   if (path.size() > 1) ctx.path = std::string(path);
   ctx.sender_id = svc_.options().account_id;
+  ctx.trace_id = std::string(header(req, "X-Amzn-Trace-Id"));
   std::string action = dec.action;
   fault_decision fault;
   json::array failed_entries;  // injected Failed[] entries

@@ -69,7 +69,7 @@ class local_sender_test : public ::testing::Test {
     for (;;) {
       json::object req{{"QueueUrl", "http://localhost/000000000000/" + queue},
                        {"MaxNumberOfMessages", 10}, {"VisibilityTimeout", 300}};
-      request_context ctx{"localhost", "", "000000000000"};
+      request_context ctx{"localhost", "", "000000000000", ""};
       auto f = boost::asio::co_spawn(ioc_, a_->handle("ReceiveMessage", req, ctx),
                                      boost::asio::use_future);
       ioc_.restart();

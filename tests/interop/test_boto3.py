@@ -241,6 +241,9 @@ class QueueLifecycleTest(SqsTestCase):
         got = self.sqs.get_queue_url(QueueName=name,
                                      QueueOwnerAWSAccountId=self.server.account_id)
         self.assertEqual(got["QueueUrl"], url)
+        other = "123456789012" if self.server.account_id != "123456789012" else "210987654321"
+        with self.assertRaises(self.sqs.exceptions.QueueDoesNotExist):
+            self.sqs.get_queue_url(QueueName=name, QueueOwnerAWSAccountId=other)
 
     def test_list_queues_by_prefix(self):
         prefix = unique_name("lp")
@@ -534,6 +537,28 @@ class MessageTest(SqsTestCase):
         by_id = {m["MessageId"]: m for m in got}
         self.assertEqual(by_id[traced["MessageId"]]["Attributes"].get("AWSTraceHeader"), trace)
         self.assertNotIn("AWSTraceHeader", by_id[plain["MessageId"]]["Attributes"])
+
+    def test_x_amzn_trace_id_header_becomes_aws_trace_header(self):
+        # What X-Ray-instrumented producers send: the header applies to every message of the
+        # call unless a message sets AWSTraceHeader itself.
+        _, url = self.create_queue("tracehdr")
+        header = "Root=1-5759e988-bd862e3fe1be46a994272793;Sampled=1"
+        own = "Root=1-00000000-000000000000000000000001;Sampled=0"
+
+        def add_header(request, **_):
+            request.headers["X-Amzn-Trace-Id"] = header
+        events = self.sqs.meta.events
+        events.register("before-sign.sqs.SendMessageBatch", add_header)
+        try:
+            self.sqs.send_message_batch(QueueUrl=url, Entries=[
+                {"Id": "plain", "MessageBody": "plain"},
+                {"Id": "own", "MessageBody": "own", "MessageSystemAttributes": {
+                    "AWSTraceHeader": {"DataType": "String", "StringValue": own}}}])
+        finally:
+            events.unregister("before-sign.sqs.SendMessageBatch", add_header)
+        got = receive_until(self.sqs, url, 2, MessageSystemAttributeNames=["AWSTraceHeader"])
+        by_body = {m["Body"]: m["Attributes"].get("AWSTraceHeader") for m in got}
+        self.assertEqual(by_body, {"plain": header, "own": own})
 
     def test_message_attributes_all_types_and_md5(self):
         _, url = self.create_queue("mattr")
@@ -1146,6 +1171,14 @@ class BatchTest(SqsTestCase):
                                 {"Id": "a", "MessageBody": "a" * (MIB - attributes_size(attrs)),
                                  "MessageAttributes": attrs},
                                 {"Id": "b", "MessageBody": "b"}])
+        # Entries that fail on their own still count toward the total: one oversize entry
+        # makes the whole call fail (nothing of the batch is stored).
+        for entries in ([{"Id": "a", "MessageBody": "a" * (MIB + 1)}],
+                        [{"Id": "a", "MessageBody": "a" * (MIB + 1)},
+                         {"Id": "b", "MessageBody": "small"}]):
+            self.assertSqsError(self.raw.send_message_batch,
+                                "AWS.SimpleQueueService.BatchRequestTooLong",
+                                shape="BatchRequestTooLong", QueueUrl=url, Entries=entries)
         self.wait_for_counts(url, Messages=2)
 
     def test_delete_message_batch(self):
@@ -1199,6 +1232,20 @@ class TagsTest(SqsTestCase):
                          {"team": "edge", "empty": "", "case": "2"})
         self.sqs.untag_queue(QueueUrl=url, TagKeys=["team", "empty", "case"])
         self.assertNotIn("Tags", self.sqs.list_queue_tags(QueueUrl=url))
+
+    def test_tag_limits(self):
+        _, url = self.create_queue("taglimits")
+        ok = {"k" * 128: "v" * 256, "ключ é": "значение", "a_b.c:d/e=f+g-h@i j": ""}
+        self.sqs.tag_queue(QueueUrl=url, Tags=ok)
+        self.assertEqual(self.sqs.list_queue_tags(QueueUrl=url)["Tags"], ok)
+        for bad in ({"k" * 129: "v"}, {"k": "v" * 257}, {"aws:owner": "me"}, {"semi;colon": "v"},
+                    {"k": "bad*value"}):
+            self.assertSqsError(self.raw.tag_queue, "InvalidParameterValue",
+                                QueueUrl=url, Tags=bad)
+        self.assertSqsError(self.raw.tag_queue, "MissingParameter", QueueUrl=url, Tags={})
+        self.assertSqsError(self.raw.create_queue, "InvalidParameterValue",
+                            QueueName=unique_name("badtags"), tags={"aws:x": "1"})
+        self.assertEqual(self.sqs.list_queue_tags(QueueUrl=url)["Tags"], ok)
 
     def test_new_queue_has_no_tags(self):
         _, url = self.create_queue("notags")
