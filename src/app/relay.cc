@@ -1,5 +1,7 @@
 #include "app/relay.h"
 
+#include <algorithm>
+
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/associated_executor.hpp>
 #include <boost/asio/async_result.hpp>
@@ -27,52 +29,69 @@ using awaitable_token = asio::as_tuple_t<asio::use_awaitable_t<>>;
 }  // namespace
 
 // Waiters of ack = delivered batches: each covers a range of seqs and fires when every one
-// of them has ended (delivered or dead-lettered). Completions may come before the waiter
-// registers (the reader can deliver a record as soon as it is durable, before the append's
-// coroutine resumes): those seqs wait in `early` (only records flagged ack = delivered are
-// reported here, and each such record's batch registers a waiter, so `early` stays small).
+// of them has ended (delivered or dead-lettered), with the seqs that were dead-lettered and
+// why. Completions may come before the waiter registers (the reader can deliver a record as
+// soon as it is durable, before the append's coroutine resumes): those seqs wait in `early`
+// (only records flagged ack = delivered are reported here, and each such record's batch
+// registers a waiter, so `early` stays small).
 struct relay::ack_tracker {
+  struct failure {
+    std::string code, detail;
+  };
+  using failures = std::vector<std::pair<uint64_t, failure>>;  // seq, why; in seq order
   struct waiter {
     uint64_t last = 0;
     size_t remaining = 0;
-    std::function<void()> done;  // empty once the waiter gave up (a tombstone)
+    failures failed;
+    std::function<void(failures)> done;  // empty once the waiter gave up (a tombstone)
   };
   std::mutex mu;
   std::map<uint64_t, waiter> waiters;  // by first seq
-  std::set<uint64_t> early;
+  std::map<uint64_t, std::optional<failure>> early;
 
-  void ended(uint64_t seq) {
-    std::function<void()> fire;
+  static std::optional<failure> failure_of(const pipeline::outcome& o) {
+    if (o.what != pipeline::outcome::kind::dead_lettered) return std::nullopt;
+    if (!o.reason) return failure{"DeadLettered", "dead-lettered"};
+    return failure{o.reason->code, o.reason->message};
+  }
+
+  void ended(uint64_t seq, const pipeline::outcome& o) {
+    std::function<void(failures)> fire;
+    failures failed;
     {
       std::lock_guard lock(mu);
       auto it = waiters.upper_bound(seq);
       if (it != waiters.begin() && std::prev(it)->second.last >= seq) {
         --it;
+        if (auto f = failure_of(o)) it->second.failed.emplace_back(seq, std::move(*f));
         if (--it->second.remaining == 0) {
           fire = std::move(it->second.done);
+          failed = std::move(it->second.failed);
           waiters.erase(it);
         }
       } else {
-        early.insert(seq);
+        early.emplace(seq, failure_of(o));
       }
     }
-    if (fire) fire();
+    if (fire) fire(std::move(failed));
   }
 
-  void add(uint64_t first, size_t n, std::function<void()> done) {
+  void add(uint64_t first, size_t n, std::function<void(failures)> done) {
+    failures failed;
     {
       std::lock_guard lock(mu);
       size_t already = 0;
-      for (auto it = early.lower_bound(first); it != early.end() && *it < first + n;) {
+      for (auto it = early.lower_bound(first); it != early.end() && it->first < first + n;) {
+        if (it->second) failed.emplace_back(it->first, std::move(*it->second));
         it = early.erase(it);
         ++already;
       }
       if (already < n) {
-        waiters[first] = waiter{first + n - 1, n - already, std::move(done)};
+        waiters[first] = waiter{first + n - 1, n - already, std::move(failed), std::move(done)};
         return;
       }
     }
-    done();
+    done(std::move(failed));
   }
 
   void give_up(uint64_t first) {
@@ -143,26 +162,50 @@ class relay::spool_sink final : public sources::ingest_sink {
     // and will be delivered; the client may send it again, so at least once).
     auto ex = co_await asio::this_coro::executor;
     auto timer = std::make_shared<asio::steady_timer>(ex);
-    auto delivered = std::make_shared<std::atomic<bool>>(false);
+    auto ended = std::make_shared<delivery_state>();
     timer->expires_after(relay_.opts_.ack_delivered_timeout);
-    relay_.acks_->add(first, records.size(), [timer, delivered, ex] {
-      delivered->store(true);
+    relay_.acks_->add(first, records.size(), [timer, ended, ex](ack_tracker::failures f) {
+      ended->failed = std::move(f);
+      ended->done.store(true, std::memory_order_release);
       asio::post(ex, [timer] { timer->cancel(); });
     });
     auto [tec] = co_await timer->async_wait(awaitable_token{});
     (void)tec;
-    if (!delivered->load()) {
+    if (!ended->done.load(std::memory_order_acquire)) {
       relay_.acks_->give_up(first);
-      if (!delivered->load()) {
+      if (!ended->done.load(std::memory_order_acquire)) {
         stats.ack_timeouts += 1;
         co_return sources::submit_result::retry_later(
             relay_.opts_.retry_after, "stored, but not delivered to SQS within the timeout");
       }
     }
-    co_return sources::submit_result::accepted();
+    co_return delivery_result(first, msgs, ended->failed);
   }
 
  private:
+  // What the ack tracker reported, handed from the sender's thread to the coroutine: written
+  // before `done` is set (release), read after it is seen (acquire).
+  struct delivery_state {
+    std::atomic<bool> done{false};
+    ack_tracker::failures failed;
+  };
+
+  // accepted, listing the messages that were dead-lettered instead of delivered.
+  sources::submit_result delivery_result(uint64_t first,
+                                         std::span<const sources::ingest_batch::message> msgs,
+                                         const ack_tracker::failures& failed) {
+    auto r = sources::submit_result::accepted();
+    r.undelivered.reserve(failed.size());
+    for (const auto& [seq, f] : failed) {
+      const auto& m = msgs[seq - first];
+      r.undelivered.push_back({m.index, m.offset, f.code, f.detail});
+    }
+    std::sort(r.undelivered.begin(), r.undelivered.end(),
+              [](const auto& a, const auto& b) { return a.index < b.index; });
+    relay_.stats_.ack_undelivered += failed.size();
+    return r;
+  }
+
   relay& relay_;
   std::string endpoint_;
 };
@@ -269,6 +312,7 @@ void relay::deliver(uint64_t seq, std::string_view data) {
       if (ec) return;  // not marked: tried again after a restart
       pipeline::outcome o;
       o.what = pipeline::outcome::kind::dead_lettered;
+      o.reason = *why;
       finished(seq, ack, o);
     });
     return;
@@ -301,7 +345,7 @@ void relay::finished(uint64_t seq, bool ack_waiter, const pipeline::outcome& o) 
   }
   if (auto r = spool_->mark_delivered(seq); !r)
     spdlog::warn("spool: marking {} delivered failed: {}", seq, r.error().message());
-  if (ack_waiter) acks_->ended(seq);
+  if (ack_waiter) acks_->ended(seq, o);
 }
 
 void relay::stop(std::chrono::steady_clock::duration timeout) {
@@ -370,6 +414,9 @@ std::string relay::metrics_text() const {
           stats_.spool_errors);
   counter("sqsrelay_relay_ack_timeouts_total",
           "ack = delivered batches not delivered within the timeout.", stats_.ack_timeouts);
+  counter("sqsrelay_relay_ack_undelivered_total",
+          "Messages of ack = delivered batches dead-lettered instead of delivered.",
+          stats_.ack_undelivered);
   auto s = spool_->get_stats();
   gauge("sqsrelay_spool_bytes", "Spool bytes on disk.", s.bytes_on_disk);
   gauge("sqsrelay_spool_budget_bytes", "Spool disk budget.", s.budget_bytes);

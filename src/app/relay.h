@@ -49,7 +49,8 @@ struct relay_options {
 
 struct relay_stats {
   std::atomic<uint64_t> spooled{0}, delivered{0}, dead_lettered{0}, abandoned{0},
-      undecodable{0}, spool_full{0}, spool_errors{0}, ack_timeouts{0};
+      undecodable{0}, spool_full{0}, spool_errors{0}, ack_timeouts{0},
+      ack_undelivered{0};
 };
 
 class relay {

@@ -39,6 +39,41 @@ def bodies(client, url, expect, timeout=10):
     return got
 
 
+def start_run(cfg):
+    """Starts `sqsrelay run -c cfg`; returns the process and its ingest and metrics URLs."""
+    proc = subprocess.Popen([binary_path(), "run", "-c", cfg], stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+    ingest = metrics = None
+    deadline = time.monotonic() + 30
+    lines = []
+    while (ingest is None or metrics is None) and time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        if not line:
+            break
+        lines.append(line)
+        if m := re.search(r"ingest '[^']*' on (http://\S+)", line):
+            ingest = m.group(1)
+        if m := re.search(r"metrics on (http://\S+)/metrics", line):
+            metrics = m.group(1)
+    if not (ingest and metrics):
+        proc.kill()
+        proc.wait()
+        proc.stdout.close()
+        raise AssertionError("sqsrelay run did not start:\n" + "".join(lines))
+    return proc, ingest, metrics
+
+
+def stop_run(proc):
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    proc.stdout.close()
+
+
 class ServeIngestTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
@@ -208,6 +243,72 @@ listen = "127.0.0.1:0"
                 proc.kill()
                 proc.wait()
             proc.stdout.close()
+            target.stop()
+
+    def test_run_delivered_route_reports_what_sqs_did_not_take(self):
+        """ack = delivered: a message SQS refuses (here: over the queue's MaximumMessageSize)
+        is dead-lettered; the answer says so instead of a plain 200."""
+        target = SqsRelayServer(in_memory=True).start()
+        tmp = tempfile.mkdtemp(prefix="sqsrelay-run-")
+        cfg = os.path.join(tmp, "relay.toml")
+        with open(cfg, "w") as f:
+            f.write(f"""
+[spool]
+dir = "{os.path.join(tmp, 'spool')}"
+
+[endpoints.target]
+url = "{target.endpoint}"
+
+[[sources.http]]
+listen = "127.0.0.1:0"
+default_endpoint = "target"
+
+[[sources.http.routes]]
+path = "/small-delivered"
+queue = "small"
+endpoint = "target"
+ack = "delivered"
+
+[[sources.http.routes]]
+path = "/small-report"
+queue = "small"
+endpoint = "target"
+ack = "delivered"
+on_invalid = "dead_letter"
+
+[metrics]
+listen = "127.0.0.1:0"
+""")
+        client = make_client(target.endpoint)
+        url = client.create_queue(QueueName="small",
+                                  Attributes={"MaximumMessageSize": "1024"})["QueueUrl"]
+        proc, ingest, metrics = start_run(cfg)
+        try:
+            big = "s" * 2000
+            # on_invalid = reject: not a 200 (the client keeps the request), naming index 0.
+            r = requests.post(f"{ingest}/small-delivered", timeout=30, json=[big, "ok"])
+            self.assertEqual(r.status_code, 502, r.text)
+            j = r.json()
+            self.assertEqual(j["error"], "not_delivered")
+            self.assertEqual((j["delivered"], j["dead_lettered"]), (1, 1))
+            self.assertEqual([(e["index"], e["reason"]) for e in j["errors"]],
+                             [(0, "not_delivered")])
+            self.assertIn("MessageTooLong", j["errors"][0]["message"])
+            # on_invalid = dead_letter: 200 with the per-index report.
+            r = requests.post(f"{ingest}/small-report", timeout=30, json=["ok2", big])
+            self.assertEqual(r.status_code, 200, r.text)
+            j = r.json()
+            self.assertEqual((j["accepted"], j["dead_lettered"]), (1, 1))
+            self.assertEqual([(e["index"], e["reason"]) for e in j["errors"]],
+                             [(1, "not_delivered")])
+            got = sorted(m["Body"] for m in bodies(client, url, 2))
+            self.assertEqual(got, ["ok", "ok2"])
+            text = requests.get(f"{metrics}/metrics", timeout=10).text
+            self.assertRegex(text, r"\nsqsrelay_relay_ack_undelivered_total 2\n")
+            self.assertRegex(text, r"\nsqsrelay_ingest_messages_undelivered_total(\{[^}]*\})? 2\n")
+            self.assertRegex(text, r'\nsqsrelay_ingest_responses_total\{[^}]*code="502"\} 1\n')
+        finally:
+            stop_run(proc)
             target.stop()
 
 

@@ -86,6 +86,7 @@ class batch_builder {
   };
   struct pending_message {
     uint32_t index;
+    uint64_t offset;
     batch_arena::ref body, group, dedup;
     uint32_t attr_begin, attr_count;
   };
@@ -110,7 +111,7 @@ class batch_builder {
     b.messages_.reserve(msgs.size());
     for (const auto& m : msgs) {
       b.messages_.push_back(ingest_batch::message{
-          m.index, view(m.body),
+          m.index, m.offset, view(m.body),
           std::span<const sqs::attribute_view>(b.attrs_.data() + m.attr_begin, m.attr_count),
           view(m.group), view(m.dedup)});
     }
@@ -470,7 +471,7 @@ void body_parser::impl::add_element(const route_options& r, dom::element el, std
     return fail("too_large", fmt::format("message is {} bytes with its attributes, over the "
                                          "limit of {}",
                                          size, r.max_message_bytes));
-  msgs.push_back({index, body, ids[0], ids[1], static_cast<uint32_t>(attr_mark),
+  msgs.push_back({index, offset, body, ids[0], ids[1], static_cast<uint32_t>(attr_mark),
                   static_cast<uint32_t>(attrs.size() - attr_mark)});
 }
 

@@ -339,6 +339,8 @@ boost::asio::awaitable<http::response> http_ingest::ingest(http::request req,
   submit_result r = co_await sink_.async_submit(std::move(target), std::move(out.batch));
   switch (r.status) {
     case submit_result::kind::accepted:
+      if (!r.undelivered.empty())
+        co_return undelivered_reply(*route, accepted, dead, std::move(out.errors), r.undelivered);
       probe_.accepted(accepted);
       probe_.dead_lettered(dead);
       co_return reply(200, std::move(body));
@@ -359,6 +361,43 @@ boost::asio::awaitable<http::response> http_ingest::ingest(http::request req,
   }
   probe_.sink_error();
   co_return reply(500, error_body("sink_error", r.reason));
+}
+
+// ack = delivered, and SQS did not take every message (the sink dead-lettered them). A route
+// with on_invalid = reject answers 502: the client keeps the whole request and may send it
+// again (at least once: the delivered ones come twice). on_invalid = dead_letter answers
+// 200 with them in the per-index report, like invalid elements: the client drops the request.
+http::response http_ingest::undelivered_reply(const route_options& route, size_t accepted,
+                                              size_t dead, std::vector<element_error> errors,
+                                              std::span<const undelivered_message> undelivered) {
+  probe_.undelivered(undelivered.size());
+  for (const auto& u : undelivered) {
+    errors.push_back({u.index, u.offset, "not_delivered",
+                      fmt::format("element {} at byte {}: not delivered, dead-lettered: {}: {}",
+                                  u.index, u.offset, u.code, u.detail)});
+  }
+  std::stable_sort(errors.begin(), errors.end(),
+                   [](const auto& a, const auto& b) { return a.index < b.index; });
+  const size_t delivered = accepted - undelivered.size();
+  if (route.on_invalid == invalid_policy::reject) {
+    std::string b = error_body("not_delivered", fmt::format("{} of {} messages were not "
+                                                            "delivered to SQS; first: {}",
+                                                            undelivered.size(), accepted,
+                                                            errors.front().detail));
+    b.pop_back();
+    fmt::format_to(std::back_inserter(b), ",\"delivered\":{},\"dead_lettered\":{},", delivered,
+                   undelivered.size());
+    append_errors(b, errors);
+    b += '}';
+    return reply(502, std::move(b));
+  }
+  probe_.accepted(delivered);
+  probe_.dead_lettered(dead);
+  std::string b = fmt::format("{{\"accepted\":{},\"dead_lettered\":{},", delivered,
+                              dead + undelivered.size());
+  append_errors(b, errors);
+  b += '}';
+  return reply(200, std::move(b));
 }
 
 std::string http_ingest::metrics_text() const {

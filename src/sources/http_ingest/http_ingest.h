@@ -77,6 +77,9 @@ class http_ingest {
   void give_back(std::unique_ptr<body_parser> p);
 
   ingest_options opts_;
+  http::response undelivered_reply(const route_options& route, size_t accepted, size_t dead,
+                                   std::vector<element_error> errors,
+                                   std::span<const undelivered_message> undelivered);
   ingest_sink& sink_;
   access_policy policy_;
   std::unordered_map<std::string, size_t> routes_;  // path -> index in opts_.routes

@@ -36,7 +36,7 @@ struct recorded {
 
 class fake_sink final : public ingest_sink {
  public:
-  enum class mode { durable, slow, full, failing, no_queue };
+  enum class mode { durable, slow, full, failing, no_queue, first_undelivered };
   std::atomic<mode> how{mode::durable};
 
   asio::awaitable<submit_result> async_submit(ingest_target target, ingest_batch batch) override {
@@ -59,9 +59,14 @@ class fake_sink final : public ingest_sink {
       if (!m.group_id.empty()) attrs.push_back("group=" + std::string(m.group_id));
     }
     for (const auto& d : batch.dead_letters()) r.dead.emplace_back(d.raw);
+    auto result = submit_result::accepted();
+    if (how == mode::first_undelivered && !batch.messages().empty()) {
+      const auto& m = batch.messages().front();
+      result.undelivered.push_back({m.index, m.offset, "MessageTooLong", "too long for q"});
+    }
     std::lock_guard lock(mu);
     got.push_back(std::move(r));
-    co_return submit_result::accepted();
+    co_return result;
   }
 
   std::vector<recorded> taken() {
@@ -267,6 +272,48 @@ TEST_F(IngestServer, DeadLetterPolicyStoresTheRestAndReportsPerIndex) {
   EXPECT_EQ(got[0].bodies, (std::vector<std::string>{"ok", "ok2"}));
   EXPECT_EQ(got[0].dead, (std::vector<std::string>{R"("far too long for ten")"}));
   EXPECT_EQ(ingest_->probe().dead_lettered(), 1u);
+}
+
+// ack = delivered: a message the sink dead-lettered instead of delivering is never hidden
+// behind a plain 200.
+TEST_F(IngestServer, UndeliveredMessagesAre502OrListedInTheReport) {
+  ingest_options o;
+  route_options strict;
+  strict.path = "/strict";
+  strict.queue = "q";
+  strict.ack = ack_mode::delivered;
+  route_options lenient = strict;
+  lenient.path = "/lenient";
+  lenient.on_invalid = invalid_policy::dead_letter;
+  o.routes = {strict, lenient};
+  start(o);
+  sink_.how = fake_sink::mode::first_undelivered;
+  auto r = post("/strict", R"(["big", "ok"])");
+  EXPECT_EQ(r.status, 502);
+  EXPECT_NE(r.body.find(R"("error":"not_delivered")"), std::string::npos) << r.body;
+  EXPECT_NE(r.body.find(R"("delivered":1,"dead_lettered":1,"errors":[{"index":0,"offset":1,)"
+                        R"("reason":"not_delivered","message":"element 0 at byte 1: not )"
+                        R"(delivered, dead-lettered: MessageTooLong: too long for q"}])"),
+            std::string::npos)
+      << r.body;
+  // With on_invalid = dead_letter: a 200 whose report merges invalid and undelivered
+  // elements in index order.
+  r = post("/lenient", R"(["big", "", "ok"])");
+  EXPECT_EQ(r.status, 200);
+  EXPECT_NE(r.body.find(R"({"accepted":1,"dead_lettered":2,"errors":[{"index":0,"offset":1,)"
+                        R"("reason":"not_delivered")"),
+            std::string::npos)
+      << r.body;
+  EXPECT_NE(r.body.find(R"({"index":1,"offset":8,"reason":"empty_body")"), std::string::npos)
+      << r.body;
+  EXPECT_EQ(ingest_->probe().undelivered(), 2u);
+  EXPECT_EQ(ingest_->probe().accepted(), 1u);
+  EXPECT_EQ(ingest_->probe().responses(502), 1u);
+  // Everything delivered: the plain 200.
+  sink_.how = fake_sink::mode::durable;
+  r = post("/strict", R"(["a"])");
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(r.body, R"({"accepted":1})");
 }
 
 TEST_F(IngestServer, SyntaxErrorIs400WithOffsetAndNothingStored) {

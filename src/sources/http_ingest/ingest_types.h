@@ -74,7 +74,8 @@ struct ingest_options {
 class ingest_batch {
  public:
   struct message {
-    uint32_t index = 0;  // element index in the request
+    uint32_t index = 0;   // element index in the request
+    uint64_t offset = 0;  // byte offset of the element in the request body
     std::string_view body;
     std::span<const sqs::attribute_view> attributes;
     std::string_view group_id, dedup_id;  // empty when not configured
@@ -112,27 +113,41 @@ struct ingest_target {
   ack_mode ack = ack_mode::durable;
 };
 
+// A message of an ack = delivered batch that SQS did not take: the sink dead-lettered it
+// (e.g. MessageTooLong, QueueDoesNotExist) instead of delivering it.
+struct undelivered_message {
+  uint32_t index = 0;   // ingest_batch::message::index
+  uint64_t offset = 0;  // ingest_batch::message::offset
+  std::string code;     // SQS's error code (or the relay's), e.g. "MessageTooLong"
+  std::string detail;   // for humans
+};
+
 struct submit_result {
   enum class kind : uint8_t { accepted, retry_after, error, refused };
   kind status = kind::error;
   std::chrono::seconds retry{1};  // for retry_after
   std::string reason;             // for everything but accepted; sent to the client
   int http_status = 0;            // for refused: the 4xx to answer (e.g. 404, no such queue)
+  // For accepted with ack = delivered: the messages dead-lettered instead of delivered, in
+  // index order (empty: every message was delivered).
+  std::vector<undelivered_message> undelivered;
 
-  static submit_result accepted() { return {kind::accepted, {}, {}, 0}; }
+  static submit_result accepted() { return {kind::accepted, {}, {}, 0, {}}; }
   static submit_result retry_later(std::chrono::seconds s, std::string why) {
-    return {kind::retry_after, s, std::move(why), 0};
+    return {kind::retry_after, s, std::move(why), 0, {}};
   }
-  static submit_result failed(std::string why) { return {kind::error, {}, std::move(why), 0}; }
+  static submit_result failed(std::string why) {
+    return {kind::error, {}, std::move(why), 0, {}};
+  }
   // The request can never succeed as sent (no such queue, ...): a 4xx, not a retry.
   static submit_result refused(int http_status, std::string why) {
-    return {kind::refused, {}, std::move(why), http_status};
+    return {kind::refused, {}, std::move(why), http_status, {}};
   }
 };
 
 // Implemented by the app. `async_submit` resolves `accepted` only when every message and
-// dead letter of the batch is durable (target.ack == durable) or accepted by SQS
-// (delivered); `retry_after` when it cannot take them now (spool full, overloaded);
+// dead letter of the batch is durable (target.ack == durable) or has ended at SQS
+// (delivered: accepted by SQS, or dead-lettered and listed in `undelivered`); `retry_after` when it cannot take them now (spool full, overloaded);
 // `error` when it failed; `refused` when the request can never succeed as sent (no such
 // queue). The HTTP answer follows: 200, 503 + Retry-After, 500, the given 4xx. It is
 // called on the connection's executor and must resume there; it may be called

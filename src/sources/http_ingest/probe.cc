@@ -54,6 +54,10 @@ void ingest_probe::render(std::string& out, uint64_t inflight_bytes) const {
   simple("messages_accepted_total", "Messages acknowledged with a 200.", get(accepted_));
   simple("messages_dead_lettered_total", "Invalid elements stored as dead letters.",
          get(dead_lettered_));
+  simple("messages_undelivered_total",
+         "Messages of ack = delivered requests that SQS did not take (dead-lettered; 502, or "
+         "listed in a 200's report).",
+         get(undelivered_));
   simple("sink_retry_total", "Requests the sink could not take (503 with Retry-After).",
          get(sink_retry_));
   simple("sink_errors_total", "Requests the sink failed (500).", get(sink_error_));

@@ -17,8 +17,8 @@ class ingest_probe {
       "invalid_json",      "too_deep",         "too_large",  "invalid_characters",
       "invalid_attribute", "missing_field",    "invalid_id", "empty_body",
       "no_records_array",  "unsupported_json", "other"};
-  static constexpr std::array<int, 11> codes = {200, 400, 401, 403, 404, 405,
-                                                411, 413, 500, 503, 0};
+  static constexpr std::array<int, 12> codes = {200, 400, 401, 403, 404, 405,
+                                                411, 413, 500, 502, 503, 0};
   enum class auth_failure : uint8_t { token, address, forwarded_for };
 
   void request(uint64_t body_bytes);
@@ -26,6 +26,7 @@ class ingest_probe {
   void accepted(uint64_t n) { add(accepted_, n); }
   void dead_lettered(uint64_t n) { add(dead_lettered_, n); }
   void invalid(std::string_view reason, uint64_t n = 1);
+  void undelivered(uint64_t n) { add(undelivered_, n); }
   void denied(auth_failure why) { add(auth_[static_cast<size_t>(why)], 1); }
   void sink_retry() { add(sink_retry_, 1); }
   void sink_error() { add(sink_error_, 1); }
@@ -36,6 +37,7 @@ class ingest_probe {
   uint64_t accepted() const { return get(accepted_); }
   uint64_t dead_lettered() const { return get(dead_lettered_); }
   uint64_t invalid_count(std::string_view reason) const;
+  uint64_t undelivered() const { return get(undelivered_); }
   uint64_t responses(int status) const;
   uint64_t denied_count(auth_failure why) const { return get(auth_[static_cast<size_t>(why)]); }
   uint64_t sink_retries() const { return get(sink_retry_); }
@@ -51,8 +53,8 @@ class ingest_probe {
   using counter = std::atomic<uint64_t>;
   static void add(counter& c, uint64_t n) { c.fetch_add(n, std::memory_order_relaxed); }
   static uint64_t get(const counter& c) { return c.load(std::memory_order_relaxed); }
-  counter requests_{0}, bytes_{0}, accepted_{0}, dead_lettered_{0}, sink_retry_{0}, sink_error_{0},
-      sink_refused_{0}, inflight_rejected_{0};
+  counter requests_{0}, bytes_{0}, accepted_{0}, dead_lettered_{0}, undelivered_{0},
+      sink_retry_{0}, sink_error_{0}, sink_refused_{0}, inflight_rejected_{0};
   std::array<counter, reasons.size()> invalid_{};
   std::array<counter, codes.size()> responses_{};
   std::array<counter, 3> auth_{};
