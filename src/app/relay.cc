@@ -442,6 +442,9 @@ std::string relay::metrics_text() const {
       {"sqsrelay_sender_request_errors_total", "Whole-request failures.",
        &counters::request_errors},
       {"sqsrelay_sender_throttled_total", "Throttling answers.", &counters::throttled},
+      {"sqsrelay_sender_missing_queue_retries_total",
+       "QueueDoesNotExist answers retried during [sender] missing_queue_grace.",
+       &counters::missing_queue_retries},
   };
   std::vector<std::pair<std::string, counters>> per_endpoint;
   for (const auto& ep : endpoints_) {

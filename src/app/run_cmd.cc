@@ -136,6 +136,7 @@ int run_relay(const run_options& o) {
     }
     ep.sender.linger = cfg->sender.linger;
     ep.sender.window.max = cfg->sender.max_in_flight;
+    ep.sender.missing_queue_grace = cfg->sender.missing_queue_grace;
     ep.connection.max_connections = std::max<size_t>(cfg->sender.max_in_flight, 1);
     ro.endpoints.push_back(std::move(ep));
   }

@@ -203,6 +203,11 @@ const option_list<sender_config>& sender_option_list() {
                                      "sent short of 10 entries."),
       int_option<sender_config>("max_in_flight", &sender_config::max_in_flight, 1, 4096,
                                 "Most SendMessageBatch calls in flight per endpoint."),
+      duration_option<sender_config>("missing_queue_grace", &sender_config::missing_queue_grace,
+                                     0ms, std::chrono::milliseconds(7 * 24h),
+                                     "How long messages for a queue that does not exist "
+                                     "(QueueDoesNotExist) are retried with backoff before they "
+                                     "are dead-lettered; 0s: at once."),
   };
   return l;
 }

@@ -62,6 +62,7 @@ struct spool_config {
 struct sender_config {
   std::chrono::milliseconds linger{5};
   uint32_t max_in_flight = 64;
+  std::chrono::seconds missing_queue_grace{300};
 };
 
 struct metrics_config {

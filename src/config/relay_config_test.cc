@@ -32,6 +32,7 @@ segment_size = 134217728
 [sender]
 linger = "10ms"
 max_in_flight = 32
+missing_queue_grace = "2m"
 
 [metrics]
 listen = "127.0.0.1:9191"
@@ -86,6 +87,7 @@ TEST(RelayConfig, FullExample) {
   EXPECT_EQ(c->spool.segment_bytes, 128ull << 20);
   EXPECT_EQ(c->sender.linger, 10ms);
   EXPECT_EQ(c->sender.max_in_flight, 32u);
+  EXPECT_EQ(c->sender.missing_queue_grace, std::chrono::seconds(120));
   EXPECT_EQ(c->metrics.listen, "127.0.0.1:9191");
   ASSERT_EQ(c->endpoints.size(), 2u);
   ASSERT_TRUE(c->endpoint("aws"));
@@ -123,6 +125,7 @@ TEST(RelayConfig, EmptyFileGivesDefaults) {
   EXPECT_EQ(c->spool.dir, "./sqsrelay-spool");
   EXPECT_EQ(c->spool.disk_budget, 10ull << 30);
   EXPECT_EQ(c->sender.linger, 5ms);
+  EXPECT_EQ(c->sender.missing_queue_grace, std::chrono::minutes(5));
   EXPECT_TRUE(c->http_sources.empty());
   EXPECT_EQ(c->endpoints.size(), 1u);
 }

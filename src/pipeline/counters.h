@@ -23,6 +23,7 @@ struct sender_counters {
   uint64_t limit_lookups = 0;   // MaximumMessageSize reads (GetQueueAttributes)
   uint64_t limit_lookup_errors = 0;
   uint64_t dead_letter_write_errors = 0;  // dead-letter file writes that failed
+  uint64_t missing_queue_retries = 0;     // QueueDoesNotExist answers retried (grace period)
   uint64_t max_backoff_us = 0;  // the longest retry wait drawn so far (bounded by the cap)
   uint64_t in_flight = 0;       // gauge: requests in flight
   uint64_t window = 0;          // gauge: requests allowed in flight

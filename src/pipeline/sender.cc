@@ -51,7 +51,7 @@ struct probe {
       api_calls{0}, entries_sent{0}, billing_units{0}, payload_bytes{0}, request_errors{0},
       throttled{0}, entry_failures{0}, missing_entries{0}, unknown_entries{0},
       limit_lookups{0}, limit_lookup_errors{0}, dead_letter_write_errors{0}, in_flight{0},
-      window{0}, max_window{0}, max_backoff_us{0};
+      window{0}, max_window{0}, max_backoff_us{0}, missing_queue_retries{0};
   static void add(std::atomic<uint64_t>& c, uint64_t n = 1) {
     c.fetch_add(n, std::memory_order_relaxed);
   }
@@ -156,6 +156,7 @@ class sender_engine : public std::enable_shared_from_this<sender_engine> {
     c.limit_lookup_errors = ld(probe_.limit_lookup_errors);
     c.dead_letter_write_errors = ld(probe_.dead_letter_write_errors);
     c.max_backoff_us = ld(probe_.max_backoff_us);
+    c.missing_queue_retries = ld(probe_.missing_queue_retries);
     c.in_flight = ld(probe_.in_flight);
     c.window = ld(probe_.window);
     c.max_window = ld(probe_.max_window);
@@ -280,6 +281,7 @@ class sender_engine : public std::enable_shared_from_this<sender_engine> {
     bool limit_fetching = false;
     uint32_t limit_attempts = 0;
     steady_time limit_at{};
+    std::optional<steady_time> missing_since;  // first QueueDoesNotExist since an answer
     std::vector<uint32_t> waiting;  // items that arrived before the limit was known
     std::array<uint32_t, sqs::max_batch_entries> open{};
     uint8_t open_n = 0;
@@ -723,10 +725,12 @@ class sender_engine : public std::enable_shared_from_this<sender_engine> {
   bool handle_request_error(const batch& b, const request_error& err) {
     probe::add(probe_.request_errors);
     if (err.throttled) probe::add(probe_.throttled);
+    const bool retry_missing = within_missing_queue_grace(queue(b.queue), err);
+    if (retry_missing) probe::add(probe_.missing_queue_retries);
     for (uint8_t i = 0; i < b.n; ++i) {
       uint32_t idx = b.items[i];
       if (items_[idx].completed) continue;
-      if (err.retryable) {
+      if (err.retryable || retry_missing) {
         retry(idx, err.code.empty() ? "RequestFailed" : err.code);
       } else {
         dead_letter(idx, rejection{reject_reason::request_rejected,
@@ -738,7 +742,21 @@ class sender_engine : public std::enable_shared_from_this<sender_engine> {
     return err.retryable;
   }
 
+  // A queue that does not exist may be about to (created by a deploy after the relay
+  // started, or a moment after its producers): with missing_queue_grace its messages are
+  // retried with backoff for that long from the first such answer, then dead-lettered.
+  // A reply with entries (the queue exists) starts the grace afresh for the next time.
+  bool within_missing_queue_grace(queue_state& q, const request_error& err) {
+    if (err.retryable || o_.missing_queue_grace.count() <= 0) return false;
+    if (err.code != "QueueDoesNotExist" && err.code != "AWS.SimpleQueueService.NonExistentQueue")
+      return false;
+    const steady_time now = clock_.steady();
+    if (!q.missing_since) q.missing_since = now;
+    return now - *q.missing_since < o_.missing_queue_grace;
+  }
+
   bool handle_entries(const batch& b, batch_reply& r) {
+    queue(b.queue).missing_since.reset();
     std::array<bool, sqs::max_batch_entries> seen{};
     bool congestion = false;
     for (auto& s : r.successful) {

@@ -17,7 +17,8 @@
 // entries complete as delivered and are never sent again; SenderFault=true entries are
 // dead-lettered; SenderFault=false, missing entries and whole-request failures that can
 // succeed (transport, timeout, 5xx, throttling) are retried after capped exponential backoff
-// with full jitter; other whole-request errors dead-letter the batch's messages.
+// with full jitter, and so is a missing queue during `missing_queue_grace`; other
+// whole-request errors dead-letter the batch's messages.
 // Dead letters go to the optional `dead_letter_sink` (completion only after it is durable)
 // and/or are re-sent to `options.dead_letter_queue` (unchanged); the completion reports the
 // reason either way.
@@ -64,6 +65,11 @@ struct sender_options {
   size_t fallback_max_message_size = 1048576;
   std::chrono::seconds limit_refresh{300};
   std::string dead_letter_queue;  // optional: re-send dead letters there (name or URL)
+  // A QueueDoesNotExist answer is retried with backoff for this long (from the first such
+  // answer for the queue since its last other answer) before the messages are
+  // dead-lettered. 0: dead-letter at once (`sqsrelay send`); `sqsrelay run` waits minutes,
+  // since its spool may hold a backlog for a queue that is about to be created.
+  std::chrono::seconds missing_queue_grace{0};
 };
 
 class sender_engine;

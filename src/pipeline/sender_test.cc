@@ -379,6 +379,66 @@ TEST_F(SenderTest, NonRetryableRequestErrorsDeadLetterTheWholeBatch) {
   EXPECT_EQ(rec.by_body["b"][0].reason->code, "QueueDoesNotExist");
 }
 
+request_error no_such_queue() {
+  request_error e;
+  e.what = request_error::kind::api;
+  e.http_status = 400;
+  e.code = "QueueDoesNotExist";
+  e.sender_fault = true;
+  e.retryable = false;
+  return e;
+}
+
+// sqsrelay run: a queue created a moment after its backlog arrives must not cost the whole
+// backlog; it is retried with backoff during the grace period, then dead-lettered.
+TEST_F(SenderTest, MissingQueueIsRetriedDuringTheGracePeriodThenDeadLettered) {
+  auto o = defaults();
+  o.missing_queue_grace = std::chrono::seconds(10);
+  make(o);
+  submit("q", msg("a"));
+  run();
+  advance(milliseconds(5));
+  ASSERT_EQ(fake.calls.size(), 1u);
+  fake.fail(0, no_such_queue());
+  run();
+  EXPECT_TRUE(rec.by_body.empty()) << "dead-lettered inside the grace period";
+  EXPECT_EQ(s->counters().missing_queue_retries, 1u);
+  // Retried after its backoff; the queue exists now.
+  advance(milliseconds(1000));
+  advance(milliseconds(5));
+  ASSERT_EQ(fake.calls.size(), 2u);
+  fake.answer(1);
+  run();
+  ASSERT_EQ(rec.by_body["a"].size(), 1u);
+  EXPECT_TRUE(rec.by_body["a"][0].delivered());
+  EXPECT_EQ(rec.by_body["a"][0].attempts, 2u);
+
+  // The queue goes missing for good: retried until 10 s after the first answer, then
+  // dead-lettered with SQS's code.
+  submit("q", msg("b"));
+  run();
+  advance(milliseconds(5));
+  ASSERT_EQ(fake.calls.size(), 3u);
+  const auto first_missing = clk.steady();
+  fake.fail(2, no_such_queue());
+  run();
+  size_t next = 3;
+  for (int i = 0; i < 100 && rec.by_body["b"].empty(); ++i) {
+    advance(milliseconds(1000));
+    advance(milliseconds(5));
+    while (next < fake.calls.size()) {
+      fake.fail(next++, no_such_queue());
+      run();
+    }
+  }
+  ASSERT_EQ(rec.by_body["b"].size(), 1u);
+  EXPECT_EQ(rec.by_body["b"][0].what, outcome::kind::dead_lettered);
+  EXPECT_EQ(rec.by_body["b"][0].reason->code, "QueueDoesNotExist");
+  EXPECT_GT(rec.by_body["b"][0].attempts, 2u);
+  EXPECT_GE(clk.steady() - first_missing, std::chrono::seconds(10));
+  EXPECT_LE(clk.steady() - first_missing, std::chrono::seconds(12));
+}
+
 TEST_F(SenderTest, RetryLimitDeadLettersAfterMaxAttempts) {
   auto o = defaults();
   o.max_attempts = 2;
