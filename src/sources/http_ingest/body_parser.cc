@@ -165,6 +165,9 @@ struct body_parser::impl {
   std::vector<batch_builder::pending_dead> dead;
   std::vector<sqs::attribute_view> check;
   std::string scratch;
+  std::string masked;           // a copy of the text with wide numbers masked
+  bool numbers_masked = false;  // the current document was parsed from `masked`
+  std::string_view element_raw;  // the bytes of the element add_element works on
   // The route's attribute names and types, once per batch.
   std::vector<std::pair<batch_arena::ref, batch_arena::ref>> names;
 
@@ -180,6 +183,8 @@ struct body_parser::impl {
   // `compact`: `raw` is known to hold no whitespace outside strings (no minify needed).
   void add_element(const route_options& r, dom::element el, std::string_view raw, uint64_t offset,
                    batch_arena& a, parse_outcome& out, bool compact = false);
+  simdjson::error_code parse_document(std::string_view text, bool copy_text, dom::element& root);
+  bool masked_number_text(const std::string& pointer, std::string_view& out);
   bool field_text(dom::element el, const std::string& pointer, std::string_view& out);
   void reject_element(uint32_t index, uint64_t offset, std::string_view reason, std::string detail,
                       std::string_view raw, batch_arena& a, parse_outcome& out);
@@ -238,7 +243,7 @@ parse_outcome body_parser::impl::parse(const route_options& r, std::string_view 
 void body_parser::impl::parse_json(const route_options& r, std::string_view body, batch_arena& a,
                                    parse_outcome& out) {
   dom::element root;
-  auto ec = parser.parse(body.data(), body.size(), copy).get(root);
+  auto ec = parse_document(body, copy, root);
   std::string_view array_text;
   const char* b = body.data();
   const char* e = b + body.size();
@@ -307,7 +312,7 @@ void body_parser::impl::report_document_error(simdjson::error_code ec, std::stri
     size_t depth = 0;
     json_scan::skip_value(slices[i].data(), slices[i].data() + slices[i].size(), depth);
     auto eec = deep ? (depth + 1 > max_depth ? simdjson::DEPTH_ERROR : simdjson::SUCCESS)
-                    : parser.parse(slices[i].data(), slices[i].size(), copy).get(ignored);
+                    : parse_document(slices[i], copy, ignored);
     if (eec) {
       out.offset = static_cast<uint64_t>(slices[i].data() - body.data());
       out.detail = fmt::format("element {} at byte {}: {}", i, out.offset,
@@ -343,8 +348,7 @@ void body_parser::impl::parse_ndjson(const route_options& r, std::string_view bo
     (void)line_start;
     auto index = static_cast<uint32_t>(out.elements++);
     dom::element el;
-    // The line's bytes are followed by the rest of the padded body, so no copy is needed.
-    auto ec = parser.parse(raw.data(), raw.size(), copy).get(el);
+    auto ec = parse_document(raw, copy, el);
     if (ec) {
       bool deep = ec == simdjson::DEPTH_ERROR;
       auto detail = fmt::format("line {} (element {}, byte {}): {}", line_no, index, offset,
@@ -363,10 +367,37 @@ void body_parser::impl::parse_ndjson(const route_options& r, std::string_view bo
   }
 }
 
+// Parses `text` into `root`. simdjson's DOM refuses numbers it cannot hold (integers past
+// 64 bits, doubles past their range) although they are valid JSON: then it parses a copy
+// in which they are masked (json_scan::mask_wide_numbers), so the element's bytes, taken
+// from `text`, keep them as sent; field_text reads masked numbers from the bytes too.
+simdjson::error_code body_parser::impl::parse_document(std::string_view text, bool copy_text,
+                                                       dom::element& root) {
+  numbers_masked = false;
+  auto ec = parser.parse(text.data(), text.size(), copy_text).get(root);
+  if (ec != simdjson::NUMBER_ERROR && ec != simdjson::NUMBER_OUT_OF_RANGE) return ec;
+  masked.assign(text);
+  if (json_scan::mask_wide_numbers(masked) == 0) return ec;
+  auto masked_ec = parser.parse(masked.data(), masked.size(), true).get(root);
+  if (masked_ec) return ec;
+  numbers_masked = true;
+  return simdjson::SUCCESS;
+}
+
+// A number of the current element (`element_raw`) that the DOM holds masked: its text.
+bool body_parser::impl::masked_number_text(const std::string& pointer, std::string_view& out) {
+  if (!numbers_masked) return false;
+  std::string_view t = json_scan::locate(element_raw, pointer);
+  if (!json_scan::is_wide_number(t)) return false;
+  out = t;
+  return true;
+}
+
 bool body_parser::impl::field_text(dom::element el, const std::string& pointer,
                                    std::string_view& out) {
   dom::element v;
   if (el.at_pointer(pointer).get(v)) return false;
+  if (v.is_number() && masked_number_text(pointer, out)) return true;
   switch (v.type()) {
     case dom::element_type::STRING:
       out = v.get_string().value_unsafe();
@@ -405,6 +436,7 @@ void body_parser::impl::add_element(const route_options& r, dom::element el, std
                                     uint64_t offset, batch_arena& a, parse_outcome& out,
                                     bool compact) {
   auto index = static_cast<uint32_t>(out.elements - 1);
+  element_raw = raw;
   size_t mark = a.size();
   size_t attr_mark = attrs.size();
   auto fail = [&](std::string_view reason, std::string detail) {

@@ -130,6 +130,56 @@ TEST(BodyParser, FlespiMessagesWithDottedKeysGiveAttributesAndGroupIds) {
   EXPECT_NE(m1.body.find("\"timestamp\":1702366833.5"), std::string_view::npos);
 }
 
+// Valid JSON numbers that the DOM cannot hold (past 64-bit integers, past double's range)
+// are messages like any other, their text kept byte for byte.
+TEST(BodyParser, NumbersOutsideInt64AndDoubleRangePassThrough) {
+  const std::vector<std::string> wide = {"123456789012345678901234567890",
+                                         "18446744073709551616", "-9223372036854775809", "1e400",
+                                         "-1.5E+999"};
+  for (const std::string& n : wide) {
+    auto o = parse({}, "[" + n + "]");
+    ASSERT_FALSE(o.request_error) << n << ": " << o.detail;
+    EXPECT_EQ(bodies(o), (std::vector<std::string>{n}));
+    o = parse({}, n);  // a single value
+    ASSERT_FALSE(o.request_error) << n << ": " << o.detail;
+    EXPECT_EQ(bodies(o), (std::vector<std::string>{n}));
+    o = parse({}, "{\"a\": 1}\n{\"n\": " + n + ", \"s\": \"1e400\"}\n", "application/x-ndjson");
+    ASSERT_TRUE(o.errors.empty()) << n << ": " << o.errors.front().detail;
+    EXPECT_EQ(bodies(o), (std::vector<std::string>{R"({"a":1})", R"({"n":)" + n + R"(,"s":"1e400"})"}));
+  }
+  // Neighbours keep their values, and attributes read wide numbers from the text.
+  route_options r;
+  r.attributes = {{field_pointer("big"), "big", "Number", false},
+                  {field_pointer("small"), "small", "Number", false}};
+  auto o = parse(r, R"([{"big": 123456789012345678901234567890, "small": 2.50}, [1e400, 7]])");
+  ASSERT_FALSE(o.request_error) << o.detail;
+  ASSERT_EQ(o.batch.messages().size(), 2u);
+  const auto& m0 = o.batch.messages()[0];
+  ASSERT_EQ(m0.attributes.size(), 2u);
+  EXPECT_EQ(m0.attributes[0].value, "123456789012345678901234567890");
+  EXPECT_EQ(m0.attributes[1].value, "2.5");
+  EXPECT_EQ(bodies(o)[1], "[1e400,7]");
+  // Numbers that are not JSON stay errors.
+  for (const std::string bad : {"[01]", "[1.]", "[-]", "[1e]", "[99999999999999999999.]"}) {
+    auto e = parse({}, bad);
+    EXPECT_TRUE(e.request_error) << bad;
+    EXPECT_EQ(e.reason, "invalid_json") << bad;
+  }
+}
+
+TEST(JsonScan, WideNumbers) {
+  EXPECT_TRUE(json_scan::is_wide_number("18446744073709551616"));
+  EXPECT_FALSE(json_scan::is_wide_number("18446744073709551615"));
+  EXPECT_FALSE(json_scan::is_wide_number("-9223372036854775808"));
+  EXPECT_TRUE(json_scan::is_wide_number("-9223372036854775809"));
+  EXPECT_TRUE(json_scan::is_wide_number("1e400"));
+  EXPECT_FALSE(json_scan::is_wide_number("1e300"));
+  EXPECT_FALSE(json_scan::is_wide_number("01e400"));
+  std::string t = R"([1e400,"1e400",{"k":18446744073709551616}])";
+  EXPECT_EQ(json_scan::mask_wide_numbers(t), 2u);
+  EXPECT_EQ(t, R"([0    ,"1e400",{"k":0                   }])");
+}
+
 TEST(BodyParser, RequiredFieldMissingIsAnElementError) {
   route_options r;
   r.attributes = {{field_pointer("ident"), "ident", "String", true}};

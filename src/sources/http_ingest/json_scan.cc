@@ -164,4 +164,81 @@ std::string_view locate(std::string_view doc, std::string_view pointer) {
   return {p, static_cast<size_t>(v - p)};
 }
 
+namespace {
+
+bool is_digit(char c) { return c >= '0' && c <= '9'; }
+
+// -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?
+bool valid_number(std::string_view t) {
+  size_t i = 0;
+  auto digits = [&] {
+    size_t from = i;
+    while (i < t.size() && is_digit(t[i])) ++i;
+    return i > from;
+  };
+  if (i < t.size() && t[i] == '-') ++i;
+  if (i < t.size() && t[i] == '0') {
+    ++i;
+  } else if (!digits()) {
+    return false;
+  }
+  if (i < t.size() && t[i] == '.') {
+    ++i;
+    if (!digits()) return false;
+  }
+  if (i < t.size() && (t[i] == 'e' || t[i] == 'E')) {
+    ++i;
+    if (i < t.size() && (t[i] == '+' || t[i] == '-')) ++i;
+    if (!digits()) return false;
+  }
+  return i == t.size();
+}
+
+template <class T>
+bool parses_as(std::string_view t) {
+  T v;
+  auto r = std::from_chars(t.data(), t.data() + t.size(), v);
+  return r.ec == std::errc() && r.ptr == t.data() + t.size();
+}
+
+bool number_char(char c) {
+  return is_digit(c) || c == '-' || c == '+' || c == '.' || c == 'e' || c == 'E';
+}
+
+}  // namespace
+
+bool is_wide_number(std::string_view t) {
+  if (!valid_number(t)) return false;
+  if (t.find_first_of(".eE") == std::string_view::npos)
+    return !parses_as<int64_t>(t) && !parses_as<uint64_t>(t);
+  return !parses_as<double>(t);  // out of range: from_chars reports result_out_of_range
+}
+
+size_t mask_wide_numbers(std::string& text) {
+  size_t n = 0;
+  const char* b = text.data();
+  const char* end = b + text.size();
+  const char* p = b;
+  while (p < end) {
+    if (*p == '"') {
+      p = skip_string(p + 1, end);
+      if (!p) break;
+      continue;
+    }
+    if (*p != '-' && !is_digit(*p)) {
+      ++p;
+      continue;
+    }
+    const char* s = p;
+    while (p < end && number_char(*p)) ++p;
+    const std::string_view token(s, static_cast<size_t>(p - s));
+    if (!is_wide_number(token)) continue;
+    const size_t at = static_cast<size_t>(s - b);
+    text[at] = '0';
+    std::memset(text.data() + at + 1, ' ', token.size() - 1);
+    ++n;
+  }
+  return n;
+}
+
 }  // namespace sqsrelay::sources::json_scan

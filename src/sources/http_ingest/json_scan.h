@@ -7,6 +7,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -37,5 +38,15 @@ bool split_array(std::string_view array, std::vector<std::string_view>& out, con
 // The bytes of the value at JSON Pointer `pointer` in `doc` (which starts at a value), or
 // empty. Object keys are compared as written (a key spelled with escapes does not match).
 std::string_view locate(std::string_view doc, std::string_view pointer);
+
+// True when `t` is a JSON number (RFC 8259 grammar) that simdjson's DOM cannot hold: an
+// integer outside int64/uint64, or a number whose magnitude overflows (or underflows) a
+// double. Such numbers are valid JSON, and message bodies keep their text byte for byte.
+bool is_wide_number(std::string_view t);
+
+// Replaces every wide number (above) outside strings in `text` by `0` and spaces, same
+// length, so that the DOM parses and every other byte stays where it was; returns how
+// many it replaced. The caller takes such numbers' text from the original bytes.
+size_t mask_wide_numbers(std::string& text);
 
 }  // namespace sqsrelay::sources::json_scan
