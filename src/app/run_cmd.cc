@@ -64,11 +64,13 @@ bool read_key_file(const std::string& path, std::string& akid, std::string& secr
   return false;
 }
 
+// One exposition: each ingest family once, with a `listener` label per [[sources.http]].
 std::string metrics_response_text(const relay& r,
-                                  const std::vector<std::unique_ptr<sources::http_ingest>>& in) {
-  std::string out = r.metrics_text();
-  for (const auto& i : in) out += i->metrics_text();
-  return out;
+                                  const std::vector<std::unique_ptr<sources::http_ingest>>& in,
+                                  const std::vector<config::http_source_config>& configs) {
+  std::vector<std::pair<std::string, const sources::http_ingest*>> listeners;
+  for (size_t i = 0; i < in.size(); ++i) listeners.emplace_back(configs[i].name, in[i].get());
+  return r.metrics_text() + sources::http_ingest::metrics_text(listeners);
 }
 
 }  // namespace
@@ -187,14 +189,15 @@ int run_relay(const run_options& o) {
     mo.body_limit = 4096;
     relay* rp = r.get();
     auto* ip = &ingests;
+    const auto* sp = &cfg->http_sources;
     metrics_srv = std::make_unique<http::server>(
         pool.workers(), mo,
-        [rp, ip](http::request req, http::peer_info) -> asio::awaitable<http::response> {
+        [rp, ip, sp](http::request req, http::peer_info) -> asio::awaitable<http::response> {
           http::response res{boost::beast::http::status::ok, 11};
           std::string_view target = req.target();
           if (target == "/metrics") {
             res.set(boost::beast::http::field::content_type, "text/plain; version=0.0.4");
-            res.body() = metrics_response_text(*rp, *ip);
+            res.body() = metrics_response_text(*rp, *ip, *sp);
           } else if (target == "/healthz" || target == "/health") {
             bool failed = rp->spool_stats().failed;
             res.result(failed ? boost::beast::http::status::service_unavailable

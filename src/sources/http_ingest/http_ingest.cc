@@ -406,4 +406,15 @@ std::string http_ingest::metrics_text() const {
   return out;
 }
 
+std::string http_ingest::metrics_text(
+    std::span<const std::pair<std::string, const http_ingest*>> listeners) {
+  std::vector<ingest_probe::labeled> l;
+  l.reserve(listeners.size());
+  for (const auto& [name, ingest] : listeners)
+    l.push_back({name, &ingest->probe_, ingest->inflight_->load()});
+  std::string out;
+  ingest_probe::render(out, l);
+  return out;
+}
+
 }  // namespace sqsrelay::sources

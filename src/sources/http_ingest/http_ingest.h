@@ -57,6 +57,10 @@ class http_ingest {
 
   // Prometheus text of the counters below.
   std::string metrics_text() const;
+  // Prometheus text of several listeners (name, listener): one HELP/TYPE per family, a
+  // `listener="<name>"` label on every sample.
+  static std::string metrics_text(
+      std::span<const std::pair<std::string, const http_ingest*>> listeners);
   const ingest_probe& probe() const { return probe_; }
   uint64_t inflight_bytes() const { return inflight_->load(); }
   const ingest_options& options() const { return opts_; }
@@ -73,13 +77,13 @@ class http_ingest {
   boost::asio::awaitable<http::response> ingest(http::request req, const route_options* route,
                                                 std::string queue);
   http::response reply(int status, std::string body);
+  http::response undelivered_reply(const route_options& route, size_t accepted, size_t dead,
+                                   std::vector<element_error> errors,
+                                   std::span<const undelivered_message> undelivered);
   std::unique_ptr<body_parser> borrow_parser();
   void give_back(std::unique_ptr<body_parser> p);
 
   ingest_options opts_;
-  http::response undelivered_reply(const route_options& route, size_t accepted, size_t dead,
-                                   std::vector<element_error> errors,
-                                   std::span<const undelivered_message> undelivered);
   ingest_sink& sink_;
   access_policy policy_;
   std::unordered_map<std::string, size_t> routes_;  // path -> index in opts_.routes

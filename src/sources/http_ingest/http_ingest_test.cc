@@ -15,6 +15,7 @@
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <chrono>
+#include <map>
 #include <mutex>
 #include <thread>
 
@@ -433,6 +434,40 @@ TEST_F(IngestServer, MetricsText) {
   EXPECT_NE(text.find("sqsrelay_ingest_invalid_total{reason=\"invalid_json\"} 1\n"),
             std::string::npos);
   EXPECT_NE(text.find("# TYPE sqsrelay_ingest_inflight_bytes gauge"), std::string::npos);
+}
+
+// sqsrelay run with several listeners: one exposition, valid for Prometheus (each family's
+// HELP/TYPE once), each sample labelled with its listener's name.
+TEST_F(IngestServer, MetricsOfSeveralListenersShareFamiliesAndCarryTheirName) {
+  start({});
+  post("/queues/q/messages", "[1, 2]");
+  std::string err;
+  auto other = http_ingest::make({}, sink_, err);
+  ASSERT_TRUE(other) << err;
+  const std::vector<std::pair<std::string, const http_ingest*>> listeners = {
+      {"flespi", ingest_.get()}, {"odd \"name\"", other.get()}};
+  const std::string text = http_ingest::metrics_text(listeners);
+  std::map<std::string, int> types;
+  size_t at = 0;
+  while ((at = text.find("# TYPE ", at)) != std::string::npos) {
+    at += 7;
+    types[text.substr(at, text.find(' ', at) - at)] += 1;
+  }
+  EXPECT_GE(types.size(), 10u);
+  for (const auto& [family, n] : types) EXPECT_EQ(n, 1) << family;
+  EXPECT_NE(text.find("\nsqsrelay_ingest_requests_total{listener=\"flespi\"} 1\n"),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find("\nsqsrelay_ingest_requests_total{listener=\"odd \\\"name\\\"\"} 0\n"),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find("\nsqsrelay_ingest_responses_total{listener=\"flespi\",code=\"200\"} 1\n"),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find("\nsqsrelay_ingest_inflight_bytes{listener=\"flespi\"} 0\n"),
+            std::string::npos)
+      << text;
+  EXPECT_EQ(text.find("\nsqsrelay_ingest_requests_total "), std::string::npos) << "unlabelled";
 }
 
 TEST(IngestOptions, BadOptionsAreClearErrors) {

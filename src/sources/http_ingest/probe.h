@@ -5,6 +5,7 @@
 #include <array>
 #include <atomic>
 #include <cstdint>
+#include <span>
 #include <string>
 #include <string_view>
 
@@ -25,8 +26,8 @@ class ingest_probe {
   void response(int status);
   void accepted(uint64_t n) { add(accepted_, n); }
   void dead_lettered(uint64_t n) { add(dead_lettered_, n); }
-  void invalid(std::string_view reason, uint64_t n = 1);
   void undelivered(uint64_t n) { add(undelivered_, n); }
+  void invalid(std::string_view reason, uint64_t n = 1);
   void denied(auth_failure why) { add(auth_[static_cast<size_t>(why)], 1); }
   void sink_retry() { add(sink_retry_, 1); }
   void sink_error() { add(sink_error_, 1); }
@@ -36,8 +37,8 @@ class ingest_probe {
   uint64_t requests() const { return get(requests_); }
   uint64_t accepted() const { return get(accepted_); }
   uint64_t dead_lettered() const { return get(dead_lettered_); }
-  uint64_t invalid_count(std::string_view reason) const;
   uint64_t undelivered() const { return get(undelivered_); }
+  uint64_t invalid_count(std::string_view reason) const;
   uint64_t responses(int status) const;
   uint64_t denied_count(auth_failure why) const { return get(auth_[static_cast<size_t>(why)]); }
   uint64_t sink_retries() const { return get(sink_retry_); }
@@ -48,6 +49,15 @@ class ingest_probe {
   // Appends the counters in the Prometheus text exposition format (metric prefix
   // `sqsrelay_ingest_`), with `inflight_bytes` as a gauge.
   void render(std::string& out, uint64_t inflight_bytes) const;
+
+  // Several listeners in one exposition: each family once (one HELP/TYPE), one sample per
+  // listener, labelled `listener="<name>"` (escaped) before the family's own labels.
+  struct labeled {
+    std::string_view listener;  // empty: no listener label
+    const ingest_probe* probe = nullptr;
+    uint64_t inflight_bytes = 0;
+  };
+  static void render(std::string& out, std::span<const labeled> listeners);
 
  private:
   using counter = std::atomic<uint64_t>;
