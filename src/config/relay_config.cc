@@ -188,10 +188,14 @@ const option_list<spool_config>& spool_option_list() {
       string_option<spool_config>("dir", &spool_config::dir,
                                   "Directory of the durable spool (created if missing)."),
       bytes_option<spool_config>("disk_budget", &spool_config::disk_budget, 1ull << 20, 1ull << 50,
-                                 "Disk the spool may use; when reached, sources answer "
-                                 "503 with Retry-After."),
+                                 "Disk the spool may use (at least 1MiB); when reached, "
+                                 "sources answer 503 with Retry-After."),
       bytes_option<spool_config>("segment_size", &spool_config::segment_bytes, 1ull << 20,
-                                 4ull << 30, "Size of one spool segment file."),
+                                 4ull << 30,
+                                 "Size of one spool segment file (at least 1MiB, at most "
+                                 "disk_budget). Unset: 64MiB, or disk_budget/4 when smaller; "
+                                 "the spool uses at most disk_budget/4 so that delivered "
+                                 "segments can always be freed."),
   };
   return l;
 }
@@ -584,9 +588,13 @@ std::optional<relay_config> load_string(std::string_view text, std::string name,
     for (size_t j = 0; j < s.route_configs.size(); ++j)
       static_cast<route_options&>(s.route_configs[j]) = s.routes[j];
   }
+  // An unset segment_size follows a small budget down (the spool keeps segments at most a
+  // quarter of the budget, so that delivered ones can always be freed); a set one must fit.
+  const auto* sp = root.get("spool");
+  const bool segment_set = sp && sp->as_table() && sp->as_table()->contains("segment_size");
+  if (!segment_set) c.spool.segment_bytes = std::min(c.spool.segment_bytes, c.spool.disk_budget / 4);
   if (c.spool.segment_bytes > c.spool.disk_budget) {
     toml::source_region at;
-    const auto* sp = root.get("spool");
     if (sp) at = sp->source();
     r.fail(at, top.child("spool").child("segment_size"),
            "must not be larger than spool.disk_budget");

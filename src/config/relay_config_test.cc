@@ -201,6 +201,19 @@ TEST(RelayConfig, OutOfRangeValues) {
   EXPECT_EQ(err.message, "must not be larger than spool.disk_budget");
 }
 
+TEST(RelayConfig, SmallBudgetAloneClampsTheDefaultSegmentSize) {
+  config_error err;
+  auto c = load("[spool]\ndisk_budget = \"32MiB\"\n", err);
+  ASSERT_TRUE(c) << err.to_string();
+  EXPECT_EQ(c->spool.segment_bytes, 8ull << 20);
+  c = load("[spool]\ndisk_budget = \"1GiB\"\n", err);
+  ASSERT_TRUE(c) << err.to_string();
+  EXPECT_EQ(c->spool.segment_bytes, 64ull << 20);  // the default fits
+  c = load("[spool]\ndisk_budget = \"32MiB\"\nsegment_size = \"16MiB\"\n", err);
+  ASSERT_TRUE(c) << err.to_string();
+  EXPECT_EQ(c->spool.segment_bytes, 16ull << 20);  // set explicitly: kept (the spool clamps)
+}
+
 TEST(RelayConfig, BadChoice) {
   auto err = error_of(
       "[[sources.http]]\n[[sources.http.routes]]\npath = \"/a\"\nqueue = "
