@@ -272,9 +272,18 @@ boost::asio::awaitable<http::response> http_ingest::handle(http::request req,
   std::string_view path = path_of(req.target());
   bool get = req.method() == beast_http::verb::get || req.method() == beast_http::verb::head;
   if (path == "/healthz") {
-    if (!get) co_return reply(405, error_body("method_not_allowed", "use GET"));
+    if (!get) {
+      auto res = reply(405, error_body("method_not_allowed", "use GET or HEAD"));
+      res.set(beast_http::field::allow, "GET, HEAD");
+      co_return res;
+    }
     bool ok = healthy_.load();
-    co_return reply(ok ? 200 : 503, ok ? "{\"status\":\"ok\"}" : "{\"status\":\"unavailable\"}");
+    auto res =
+        reply(ok ? 200 : 503, ok ? "{\"status\":\"ok\"}" : "{\"status\":\"unavailable\"}");
+    // HEAD: the status alone. A body after a HEAD answer would be read as the start of the
+    // next response on a keep-alive connection.
+    if (req.method() == beast_http::verb::head) res.body().clear();
+    co_return res;
   }
   std::string queue;
   const route_options* route = find_route(path, queue);
@@ -347,8 +356,10 @@ boost::asio::awaitable<http::response> http_ingest::ingest(http::request req,
     case submit_result::kind::retry_after: {
       probe_.sink_retry();
       auto res = reply(503, error_body("unavailable", r.reason));
+      // The listener's retry_after is the floor: the sink's own hint (1 s for a full spool)
+      // must not make configured clients retry faster than the operator asked.
       res.set(beast_http::field::retry_after,
-              std::to_string(std::max<int64_t>(1, r.retry.count())));
+              std::to_string(std::max<int64_t>({1, r.retry.count(), opts_.retry_after.count()})));
       co_return res;
     }
     case submit_result::kind::refused: {

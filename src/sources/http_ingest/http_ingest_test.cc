@@ -85,6 +85,7 @@ struct reply {
   int status = 0;
   std::string body;
   std::string retry_after;
+  std::string allow;
   std::chrono::steady_clock::time_point at;
 };
 
@@ -148,6 +149,7 @@ class IngestServer : public ::testing::Test {
     r.status = res.result_int();
     r.body = res.body();
     r.retry_after = std::string(res[bhttp::field::retry_after]);
+    r.allow = std::string(res[bhttp::field::allow]);
     r.at = std::chrono::steady_clock::now();
     return r;
   }
@@ -421,6 +423,44 @@ TEST_F(IngestServer, HealthzNotFoundAndMethods) {
   auto fifo = post("/queues/q.fifo/messages", "[1]", tok);
   EXPECT_EQ(fifo.status, 400);
   EXPECT_NE(fifo.body.find("group_id_field"), std::string::npos);
+}
+
+TEST_F(IngestServer, HeadHealthzHasNoBodyAndOtherMethodsAreTold) {
+  start({});
+  // HEAD then GET on one keep-alive connection: the GET's answer must follow the HEAD's
+  // header directly.
+  asio::io_context io;
+  tcp::socket s(io);
+  s.connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), server_->port()));
+  asio::write(s, asio::buffer(std::string("HEAD /healthz HTTP/1.1\r\nHost: x\r\n\r\n"
+                                          "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")));
+  std::string got;
+  const auto deadline = std::chrono::steady_clock::now() + 5s;
+  while (got.find("{\"status\":\"ok\"}", got.find("\r\n\r\nHTTP/1.1")) == std::string::npos &&
+         std::chrono::steady_clock::now() < deadline) {
+    char buf[4096];
+    boost::system::error_code ec;
+    size_t n = s.read_some(asio::buffer(buf), ec);
+    if (ec) break;
+    got.append(buf, n);
+  }
+  const size_t head_end = got.find("\r\n\r\n");
+  ASSERT_NE(head_end, std::string::npos) << got;
+  EXPECT_EQ(got.substr(0, 15), "HTTP/1.1 200 OK") << got;
+  EXPECT_EQ(got.substr(head_end + 4, 15), "HTTP/1.1 200 OK") << got;
+  auto r = post("/healthz", "");
+  EXPECT_EQ(r.status, 405);
+  EXPECT_EQ(r.allow, "GET, HEAD");
+}
+
+TEST_F(IngestServer, ConfiguredRetryAfterIsTheFloorOfTheSinksHint) {
+  ingest_options o;
+  o.retry_after = 7s;
+  start(o);
+  sink_.how = fake_sink::mode::full;  // the sink asks for 2 s
+  auto r = post("/queues/q/messages", "[1]");
+  EXPECT_EQ(r.status, 503);
+  EXPECT_EQ(r.retry_after, "7");
 }
 
 TEST_F(IngestServer, MetricsText) {
