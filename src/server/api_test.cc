@@ -174,6 +174,23 @@ TEST_F(api_test, expired_messages_disappear_after_the_retention_period) {
   EXPECT_TRUE(receive(url).empty());
 }
 
+TEST_F(api_test, expiry_finds_messages_that_became_visible_out_of_send_order) {
+  auto url = create("q", {{"MessageRetentionPeriod", "60"}});
+  ok("SendMessage", {{"QueueUrl", url}, {"MessageBody", "delayed-old"}, {"DelaySeconds", 50}});
+  send(url, "received-old");
+  ASSERT_EQ(receive(url, 10, 5).size(), 1u);  // back in the queue after 5 s
+  clk_.advance(40s);
+  EXPECT_EQ(attr(url, "ApproximateNumberOfMessages"), "1");
+  send(url, "new");
+  clk_.advance(21s);  // both old ones are past retention; the delayed one turned visible last
+  EXPECT_EQ(attr(url, "ApproximateNumberOfMessages"), "3");
+  svc_->expire_all();
+  EXPECT_EQ(attr(url, "ApproximateNumberOfMessages"), "1");
+  auto got = receive(url);
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0].at("Body").as_string(), "new");
+}
+
 TEST_F(api_test, md5_of_attributes_matches_the_sqs_algorithm) {
   auto url = create("q");
   auto r = ok("SendMessage",

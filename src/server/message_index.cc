@@ -34,6 +34,7 @@ void message_index::store(uint64_t seq, slot& s, const message_entry& e) {
   s.sent_ms = e.sent_ms;
   s.tag = e.tag;
   s.state = static_cast<uint8_t>(static_cast<uint8_t>(e.state) + 1);
+  s.expiry_tracked = e.expiry_tracked ? 1 : 0;
   const bool needs_info =
       e.due_ms != 0 || e.first_receive_ms != 0 || e.last_receive_ms != 0 ||
       e.receive_count != 0 || e.gen != 0;
@@ -51,6 +52,7 @@ message_entry message_index::load(uint64_t seq, const slot& s) const {
   e.sent_ms = s.sent_ms;
   e.tag = s.tag;
   e.state = static_cast<message_state>(s.state - 1);
+  e.expiry_tracked = s.expiry_tracked != 0;
   if (s.has_info) {
     const info& i = info_.find(seq)->second;
     e.due_ms = i.due_ms;

@@ -38,6 +38,7 @@ struct message_entry {
   uint32_t gen = 0;  // receives since this process started; part of the receipt handle
   uint32_t tag = 0;  // low bits of the message id: a handle names this message, not its seq
   message_state state = message_state::ready;
+  bool expiry_tracked = false;  // in the queue's heap of out-of-order expiries (see queue.h)
 };
 
 class message_index {
@@ -79,7 +80,8 @@ class message_index {
     uint32_t tag;
     uint8_t state;  // message_state + 1; 0 = empty
     uint8_t has_info;
-    uint16_t unused;
+    uint8_t expiry_tracked;
+    uint8_t unused;
   };
   static_assert(sizeof(slot) == 32);
 

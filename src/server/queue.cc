@@ -111,6 +111,10 @@ void queue::make_ready(uint64_t seq, message_entry& e) {
   e.due_ms = 0;
   ++n_ready_;
   ready_.push_back(seq);
+  if (!e.expiry_tracked) {
+    e.expiry_tracked = true;
+    late_expiry_.push({e.sent_ms, seq, 0});
+  }
 }
 
 void queue::promote_due(int64_t now_ms) {
@@ -377,6 +381,19 @@ int64_t queue::next_due_ms() {
 size_t queue::expire(int64_t now_ms) {
   std::lock_guard lock(mu_);
   size_t n = 0;
+  const int64_t retention_ms = int64_t{meta_.attributes.message_retention_period} * 1000;
+  while (!late_expiry_.empty() && late_expiry_.top().due_ms + retention_ms <= now_ms) {
+    const uint64_t seq = late_expiry_.top().seq;
+    late_expiry_.pop();
+    auto e = messages_.get(seq);
+    if (!e) continue;
+    // Expired wherever it is (SQS deletes it in flight too); stale heap entries skip it.
+    if (e->state == message_state::ready) --n_ready_;
+    if (e->state == message_state::inflight) --n_inflight_;
+    if (e->state == message_state::delayed) --n_delayed_;
+    erase_locked(seq);
+    ++n;
+  }
   while (!ready_.empty()) {
     auto e = messages_.get(ready_.front());
     if (e && e->state == message_state::ready) {
@@ -402,12 +419,20 @@ void queue::rebuild(int64_t now_ms) {
   seqs.reserve(messages_.size());
   messages_.for_each([&](uint64_t seq, const message_entry&) { seqs.push_back(seq); });
   ready_.clear();
+  late_expiry_ = {};
   delayed_ = {};
   inflight_ = {};
   n_ready_ = n_inflight_ = n_delayed_ = 0;
+  int64_t newest_sent = INT64_MIN;
   for (uint64_t seq : seqs) {
     message_entry e = *messages_.get(seq);
     e.gen = 0;
+    e.expiry_tracked = false;
+    if (e.sent_ms < newest_sent) {  // moved in from a source queue: out of send order
+      e.expiry_tracked = true;
+      late_expiry_.push({e.sent_ms, seq, 0});
+    }
+    newest_sent = std::max(newest_sent, e.sent_ms);
     if (e.due_ms > now_ms && e.receive_count == 0) {
       e.state = message_state::delayed;
       delayed_.push({e.due_ms, seq, 0});
@@ -459,6 +484,7 @@ void queue::clear_locked() {
   for (auto [segment, n] : refs) ctx_.log->release(segment, n);
   messages_.clear();
   ready_.clear();
+  late_expiry_ = {};
   delayed_ = {};
   inflight_ = {};
   n_ready_ = n_inflight_ = n_delayed_ = 0;

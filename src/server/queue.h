@@ -190,6 +190,10 @@ class queue {
   std::atomic<uint64_t> next_seq_{1};
   uint64_t max_seq_ = 0;  // highest seq ever indexed (replay included)
   std::deque<uint64_t> ready_;
+  // Expiry: `ready_` holds fresh messages in send order, so expiry pops its front. Messages
+  // that became ready out of that order (after a delay, back from flight, moved in from a
+  // source queue) wait here by send time (`due_ms` = sent_ms), each at most once.
+  min_heap late_expiry_;
   min_heap delayed_;
   min_heap inflight_;
   uint64_t n_ready_ = 0, n_inflight_ = 0, n_delayed_ = 0;
