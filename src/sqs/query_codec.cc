@@ -600,6 +600,15 @@ query_result<json::value> decode_value(const shape& s, const param_node& node,
 decoded_member decode_list(const member& m, const param_node& node, std::string_view path) {
   const shape& list = *m.type;
   const param_node* items = child(node, list.item_name);
+  // The unindexed form of a one-item list, as AWS's own examples write it
+  // ("AttributeName=All"); botocore always numbers items.
+  if (items != nullptr && items->children.empty() && items->value != nullptr &&
+      !items->value->empty() && list.item->type != kind::structure) {
+    SQSRELAY_TRY(item, decode_value(*list.item, *items, join(path, list.item_name)));
+    json::array out;
+    out.push_back(std::move(item));
+    return json::value(std::move(out));
+  }
   if (items == nullptr || items->children.empty()) {
     // botocore sends an empty list as "<member name>=".
     const param_node* marker = child(node, m.query_name);
@@ -640,8 +649,17 @@ decoded_member decode_map(const member& m, const param_node& node, std::string_v
   const param_node* entries = child(node, m.query_name);
   if (entries == nullptr || entries->children.empty()) return std::nullopt;
   const std::string entries_path = join(path, m.query_name);
-  SQSRELAY_TRY(ordered, numbered_children(*entries, entries_path));
   json::object out;
+  // The unindexed form of a one-entry map, as AWS's examples write it ("Tag.Key=k&Tag.Value=v",
+  // "Attribute.Name=n&Attribute.Value=v"); botocore always numbers entries.
+  const std::size_t named = (child(*entries, m.type->key_name) != nullptr ? 1 : 0) +
+                            (child(*entries, m.type->value_name) != nullptr ? 1 : 0);
+  if (named > 0 && named == entries->children.size()) {
+    auto added = decode_map_entry(*m.type, *entries, entries_path, out);
+    if (!added) return added.error();
+    return json::value(std::move(out));
+  }
+  SQSRELAY_TRY(ordered, numbered_children(*entries, entries_path));
   for (std::size_t i = 0; i < ordered.size(); ++i) {
     auto added =
         decode_map_entry(*m.type, *ordered[i], join(entries_path, std::to_string(i + 1)), out);

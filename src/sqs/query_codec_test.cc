@@ -274,6 +274,24 @@ TEST(query_to_json_request, turns_botocores_empty_list_marker_into_an_empty_arra
       object_from(R"({"MessageAttributes":{"a":{"StringListValues":[],"DataType":"String"}}})"));
 }
 
+TEST(query_to_json_request, accepts_the_unindexed_one_item_forms_of_aws_examples) {
+  EXPECT_EQ(decode_ok("Action=GetQueueAttributes&QueueUrl=u&AttributeName=All"),
+            object_from(R"({"QueueUrl":"u","AttributeNames":["All"]})"));
+  EXPECT_EQ(decode_ok("Action=ReceiveMessage&AttributeName=All&MessageAttributeName=All"),
+            object_from(R"({"AttributeNames":["All"],"MessageAttributeNames":["All"]})"));
+  EXPECT_EQ(decode_ok("Action=TagQueue&Tag.Key=QueueType&Tag.Value=Production"),
+            object_from(R"({"Tags":{"QueueType":"Production"}})"));
+  EXPECT_EQ(decode_ok("Action=SetQueueAttributes&Attribute.Name=DelaySeconds&Attribute.Value=5"),
+            object_from(R"({"Attributes":{"DelaySeconds":"5"}})"));
+  EXPECT_EQ(decode_ok("Action=SendMessage&MessageAttribute.Name=a&"
+                      "MessageAttribute.Value.DataType=String&"
+                      "MessageAttribute.Value.StringValue=x"),
+            object_from(R"({"MessageAttributes":{"a":{"StringValue":"x","DataType":"String"}}})"));
+  expect_error("Action=TagQueue&Tag.Key=a", query_errc::missing_parameter, "Tag.Value");
+  expect_error("Action=TagQueue&Tag.Key=a&Tag.Value=1&Tag.1.Key=b&Tag.1.Value=2",
+               query_errc::malformed_query_string, "invalid list index");
+}
+
 TEST(query_to_json_request, orders_list_items_by_index_not_by_arrival) {
   EXPECT_EQ(decode_ok("Action=UntagQueue&TagKey.2=b&TagKey.10=j&TagKey.1=a&TagKey.3=c&TagKey.4=d&"
                       "TagKey.5=e&TagKey.6=f&TagKey.7=g&TagKey.8=h&TagKey.9=i"),

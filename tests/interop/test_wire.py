@@ -376,6 +376,30 @@ class QueryProtocolTest(WireTestCase):
         self.assertEqual([u.text for u in xml(r).iter(Q + "QueueUrl")],
                          [SERVER.queue_url(src_name)])
 
+    def test_unindexed_forms_of_the_api_reference_examples(self):
+        # The API reference's own samples: `Tag.Key=...` (TagQueue), `Attribute.Name=...`
+        # (SetQueueAttributes), `AttributeName=All` (GetQueueAttributes, ReceiveMessage).
+        _, url = self.create_queue("qu")
+        r = query_call({"Action": "TagQueue", "Tag.Key": "QueueType", "Tag.Value": "Production"},
+                       url=url + "/")
+        self.assertEqual(r.status_code, 200, r.text)
+        r = query_call({"Action": "ListQueueTags", "QueueUrl": url})
+        tags = {t.findtext(Q + "Key"): t.findtext(Q + "Value") for t in xml(r).iter(Q + "Tag")}
+        self.assertEqual(tags, {"QueueType": "Production"})
+        r = query_call({"Action": "SetQueueAttributes", "QueueUrl": url,
+                        "Attribute.Name": "VisibilityTimeout", "Attribute.Value": "45"})
+        self.assertEqual(r.status_code, 200, r.text)
+        r = query_call({"Action": "GetQueueAttributes", "QueueUrl": url, "AttributeName": "All"})
+        attrs = {a.findtext(Q + "Name"): a.findtext(Q + "Value")
+                 for a in xml(r).iter(Q + "Attribute")}
+        self.assertEqual(attrs.get("VisibilityTimeout"), "45")
+        self.assertIn("QueueArn", attrs)
+        query_call({"Action": "SendMessage", "QueueUrl": url, "MessageBody": "hi"})
+        r = query_call({"Action": "ReceiveMessage", "QueueUrl": url, "AttributeName": "All",
+                        "WaitTimeSeconds": "2"})
+        names = {a.findtext(Q + "Name") for a in xml(r).iter(Q + "Attribute")}
+        self.assertIn("SentTimestamp", names)
+
 
 class CrossProtocolTest(WireTestCase):
     def test_json_to_query_and_back(self):
