@@ -187,6 +187,15 @@ struct parsed_message {
 };
 
 // Validates one message (SendMessage or a batch entry) against the queue's limits.
+// MessageGroupId: 1 to 128 of a-z, A-Z, 0-9 and ASCII punctuation.
+bool valid_group_id(std::string_view g) {
+  if (g.empty() || g.size() > 128) return false;
+  return std::all_of(g.begin(), g.end(), [](char c) {
+    auto u = static_cast<unsigned char>(c);
+    return u < 0x80 && (std::isalnum(u) || std::ispunct(u));
+  });
+}
+
 // `trace_id` (the request's X-Amzn-Trace-Id header) becomes the AWSTraceHeader of a message
 // that sets none itself, as SQS does for X-Ray; it is not part of MD5OfMessageSystemAttributes
 // (that digest covers what the request sent as system attributes).
@@ -198,6 +207,14 @@ maybe_error parse_message(const json::object& o, const queue_attributes& qa,
   if (body.empty()) return errors::missing_parameter("MessageBody");
   std::optional<int64_t> delay;
   if (auto e = get_int_in(o, "DelaySeconds", delay, 0, 900)) return e;
+  // Standard queues take a MessageGroupId too (fair queues): kept and returned on receive.
+  std::string_view group;
+  if (auto e = get_string(o, "MessageGroupId", group, false)) return e;
+  if (o.if_contains("MessageGroupId") && !valid_group_id(group))
+    return errors::invalid_parameter_value(
+        "Value for parameter MessageGroupId is invalid. Reason: MessageGroupId can contain "
+        "only alphanumeric characters and punctuation, 1 to 128 of them.");
+  out.m.group_id = group;
   if (o.if_contains("MessageDeduplicationId"))
     return errors::invalid_parameter_value(
         "The request includes a parameter that is not valid for this queue type: "
@@ -410,6 +427,7 @@ void append_message(std::string& out, const received_message& r, const message_v
     attr("ApproximateFirstReceiveTimestamp", std::to_string(r.first_receive_ms));
   if (!m.trace_header.empty() && wants(names, "AWSTraceHeader"))
     attr("AWSTraceHeader", m.trace_header);
+  if (!m.group_id.empty() && wants(names, "MessageGroupId")) attr("MessageGroupId", m.group_id);
   if (!attrs.empty()) {
     out += R"(,"Attributes":{)";
     out += attrs;

@@ -39,7 +39,8 @@ size_t encode_message(std::string& out, const prepared_message& m, uint64_t seq,
   put_u64(out, static_cast<uint64_t>(sent_ms));
   put_u32(out, static_cast<uint32_t>(m.delay_seconds));
   uint8_t flags = (m.md5_attributes ? store_format::flag_has_attributes : 0) |
-                  (m.md5_system ? store_format::flag_has_system_attributes : 0);
+                  (m.md5_system ? store_format::flag_has_system_attributes : 0) |
+                  (m.group_id.empty() ? 0 : store_format::flag_has_group_id);
   out.push_back(static_cast<char>(flags));
   put_digest(out, m.md5_body);
   put_digest(out, m.md5_attributes);
@@ -54,6 +55,7 @@ size_t encode_message(std::string& out, const prepared_message& m, uint64_t seq,
     out.push_back(a.binary ? 1 : 0);
     put_str32(out, a.value);
   }
+  if (!m.group_id.empty()) put_str16(out, m.group_id);
   return out.size() - start;
 }
 
@@ -133,6 +135,7 @@ std::optional<message_view> decode_message(std::string_view blob) {
       return std::nullopt;
     a.binary = binary != 0;
   }
+  if ((flags & store_format::flag_has_group_id) && !read_str16(r, m.group_id)) return std::nullopt;
   if (!r.done()) return std::nullopt;
   return m;
 }

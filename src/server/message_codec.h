@@ -20,6 +20,7 @@ struct prepared_message {
   std::string_view body;
   std::span<const sqs::attribute_view> attributes;
   std::string_view trace_header;  // AWSTraceHeader system attribute, may be empty
+  std::string_view group_id;      // MessageGroupId (fair queues), may be empty
   int delay_seconds = 0;          // effective delay (message or queue default)
   message_id id{};
   md5_digest md5_body{};
@@ -40,6 +41,7 @@ struct message_view {
   std::string_view trace_header;
   std::string_view body;
   std::vector<sqs::attribute_view> attributes;
+  std::string_view group_id;
 };
 
 // Appends one message blob to `out`; returns the blob's size.

@@ -25,9 +25,11 @@ enum record_type : uint8_t {
 // Message blob: u64 seq | u8[16] message id | i64 sent_ms | u32 delay_s | u8 flags |
 // u8[16] md5 body | u8[16] md5 attributes | u8[16] md5 system attributes |
 // u16 len + sender id | u16 len + AWSTraceHeader | u32 len + body |
-// u8 attribute count, each: u16 len + name, u16 len + data type, u8 binary, u32 len + value.
+// u8 attribute count, each: u16 len + name, u16 len + data type, u8 binary, u32 len + value |
+// with flag_has_group_id: u16 len + MessageGroupId (blobs written before it lack the flag).
 inline constexpr uint8_t flag_has_attributes = 1;
 inline constexpr uint8_t flag_has_system_attributes = 2;
+inline constexpr uint8_t flag_has_group_id = 4;
 inline constexpr uint32_t blob_fixed_bytes = 8 + 16 + 8 + 4 + 1 + 16 * 3;
 
 }  // namespace sqsrelay::server::store_format

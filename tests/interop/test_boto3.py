@@ -493,6 +493,21 @@ class MessageTest(SqsTestCase):
         self.assertSqsError(self.raw.send_message, "MissingParameter", QueueUrl=url,
                             MessageBody="")
 
+    def test_message_group_id_on_a_standard_queue(self):
+        # Fair queues: a standard queue keeps a MessageGroupId and returns it on receive.
+        _, url = self.create_queue("fair")
+        group = "tenant-42:A/b_c.~!"
+        self.sqs.send_message(QueueUrl=url, MessageBody="g", MessageGroupId=group)
+        self.sqs.send_message_batch(QueueUrl=url, Entries=[
+            {"Id": "1", "MessageBody": "b", "MessageGroupId": "x" * 128},
+            {"Id": "2", "MessageBody": "none"}])
+        for bad in ("g" * 129, "sp ace", "tab\t", "é"):
+            self.assertSqsError(self.raw.send_message, "InvalidParameterValue", QueueUrl=url,
+                                MessageBody="x", MessageGroupId=bad)
+        got = receive_until(self.sqs, url, 3, MessageSystemAttributeNames=["MessageGroupId"])
+        by_body = {m["Body"]: m.get("Attributes", {}).get("MessageGroupId") for m in got}
+        self.assertEqual(by_body, {"g": group, "b": "x" * 128, "none": None})
+
     def test_system_attributes(self):
         _, url = self.create_queue("sys")
         t0 = int(time.time() * 1000)
