@@ -200,17 +200,45 @@ result<origin> parse_origin(std::string_view url) {
   } else if (!iequals(scheme, "http")) {
     return make_error_code(client_errc::invalid_url);
   }
-  std::string_view host = u->encoded_host_address();
-  if (host.size() >= 2 && host.front() == '[') host = host.substr(1, host.size() - 2);
+  if (!u->has_authority()) return make_error_code(client_errc::invalid_url);
+  // Host and port come from the authority's text: Boost.URL 1.81 ends a host that starts like
+  // an IPv4 address early ("10.1.2.3.sslip.io:4566" parses as host 10.1.2.3 with the rest as
+  // path), and its port_number() wraps ports above 65535.
+  std::string_view auth = url.substr(url.find("//") + 2);
+  auth = auth.substr(0, auth.find_first_of("/?#"));
+  if (auto at = auth.rfind('@'); at != std::string_view::npos) auth.remove_prefix(at + 1);
+  std::string_view host, port;
+  bool has_port = false;
+  if (!auth.empty() && auth.front() == '[') {
+    const size_t close = auth.find(']');
+    if (close == std::string_view::npos) return make_error_code(client_errc::invalid_url);
+    host = auth.substr(1, close - 1);
+    std::string_view after = auth.substr(close + 1);
+    if (!after.empty()) {
+      if (after.front() != ':') return make_error_code(client_errc::invalid_url);
+      has_port = true;
+      port = after.substr(1);
+    }
+  } else {
+    const size_t colon = auth.rfind(':');
+    host = auth.substr(0, colon);
+    if (colon != std::string_view::npos) {
+      has_port = true;
+      port = auth.substr(colon + 1);
+    }
+  }
   if (host.empty()) return make_error_code(client_errc::invalid_url);
   o.host = std::string(host);
   for (auto& ch : o.host)
     if (ch >= 'A' && ch <= 'Z') ch = static_cast<char>(ch - 'A' + 'a');
-  if (u->has_port()) {
-    if (u->port().empty() || u->port_number() == 0) return make_error_code(client_errc::invalid_url);
-    o.port = u->port_number();
-  } else {
-    o.port = o.tls ? 443 : 80;
+  o.port = o.tls ? 443 : 80;
+  if (has_port) {
+    unsigned value = 0;
+    auto [end, ec] = std::from_chars(port.data(), port.data() + port.size(), value);
+    if (port.empty() || ec != std::errc() || end != port.data() + port.size() || value == 0 ||
+        value > 65535)
+      return make_error_code(client_errc::invalid_url);
+    o.port = static_cast<uint16_t>(value);
   }
   return o;
 }

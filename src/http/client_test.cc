@@ -278,6 +278,22 @@ TEST(http_origin, parse) {
   EXPECT_FALSE(parse_origin("ftp://x"));
   EXPECT_FALSE(parse_origin("localhost:9324"));
   EXPECT_FALSE(parse_origin("http://:80"));
+  // Hosts that start like an IPv4 address (Boost.URL 1.81 cut them short), ports out of range.
+  auto dotted = parse_origin("http://10.1.2.3.sslip.io:4566/000000000000/q");
+  ASSERT_TRUE(dotted);
+  EXPECT_EQ(dotted->host, "10.1.2.3.sslip.io");
+  EXPECT_EQ(dotted->port, 4566);
+  auto suffixed = parse_origin("http://127.0.0.1abc:32000");
+  ASSERT_TRUE(suffixed);
+  EXPECT_EQ(suffixed->host, "127.0.0.1abc");
+  EXPECT_EQ(suffixed->port, 32000);
+  auto user = parse_origin("https://me@1.2.3.4:5?x=1");
+  ASSERT_TRUE(user);
+  EXPECT_EQ(user->host_header(), "1.2.3.4:5");
+  EXPECT_FALSE(parse_origin("http://localhost:99999"));
+  EXPECT_FALSE(parse_origin("http://localhost:0"));
+  EXPECT_FALSE(parse_origin("http://localhost:"));
+  EXPECT_FALSE(parse_origin("http://[::1"));
 }
 
 }  // namespace
