@@ -45,6 +45,19 @@ void on_sigint(int) {
   ::signal(SIGINT, SIG_DFL);  // a second Ctrl-C kills at once
 }
 
+// An io_context whose pending handlers can be destroyed on purpose. When the drain timeout
+// abandons messages, SendMessageBatch coroutines are still suspended on the I/O context; their
+// frames hold references into the SQS client, the HTTP pool and the sender's callbacks.
+// ~io_context would destroy them after those objects are gone (a use after free), so
+// run_send calls destroy_handlers() once the I/O thread has stopped, while they are alive.
+class send_io_context : public asio::io_context {
+ public:
+  using asio::io_context::io_context;
+  // Shuts the services down: destroys every pending handler, none runs. Idempotent (the
+  // destructor calls it again).
+  void destroy_handlers() { shutdown(); }
+};
+
 // Per-message failures printed to stderr when no dead-letter file keeps them.
 constexpr uint64_t max_printed_failures = 20;
 
@@ -211,7 +224,7 @@ int run_send(const send_options& o) {
     dead_letters = std::move(*f);
   }
 
-  asio::io_context io{1};
+  send_io_context io{1};
   auto work = asio::make_work_guard(io);
   connection_options co;
   co.endpoint_url = o.endpoint_url;
@@ -229,6 +242,7 @@ int run_send(const send_options& o) {
     work.reset();
     io.stop();
     if (io_thread.joinable()) io_thread.join();
+    io.destroy_handlers();  // while the connection and the sender they point into are alive
   };
 
   auto url = resolve_queue(io, (*conn)->client(), o.queue, error);

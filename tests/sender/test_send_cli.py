@@ -151,5 +151,39 @@ class SendCliTest(unittest.TestCase):
             self.assertEqual(json.loads(f.readline())["body"], "bad\x01")
 
 
+class DrainTimeoutTest(unittest.TestCase):
+    """Requests still in flight when the drain timeout abandons the rest (a slow server)."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.server = SqsRelayServer(in_memory=True,
+                                    extra_args=["--fault", "latency=50ms"]).start()
+        cls.client = make_client(cls.server.endpoint)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.server.cleanup()
+
+    def test_abandoning_with_requests_in_flight_exits_1_with_the_summary(self):
+        name = unique_name("drain")
+        self.client.create_queue(QueueName=name)
+        data = "".join(f"x{i}\n" for i in range(20000)).encode()
+        # The shutdown used to destroy in-flight request coroutines after the HTTP pool they
+        # point into (SIGSEGV or a double free in most runs): run it several times.
+        for _ in range(4):
+            proc = subprocess.run(
+                [binary_path(), "--log-level", "error", "send", "--endpoint-url",
+                 self.server.endpoint, "--queue", name, "--max-in-flight", "4",
+                 "--drain-timeout", "1", "--summary-json"],
+                input=data, capture_output=True, timeout=120)
+            err = proc.stderr.decode()
+            self.assertEqual(proc.returncode, 1, err[-2000:])
+            s = json.loads(proc.stdout.decode().strip().splitlines()[-1])
+            self.assertEqual(s["messages"], 20000)
+            self.assertGreater(s["abandoned"], 0)
+            self.assertEqual(s["delivered"] + s["abandoned"], 20000)
+            self.assertIn("abandoned", err)
+
+
 if __name__ == "__main__":
     unittest.main(verbosity=2)
