@@ -30,6 +30,7 @@
 #include "pipeline/sender.h"
 #include "pipeline/sqs_transport.h"
 #include "sqs/client.h"
+#include "sqs/session.h"
 
 namespace sqsrelay::app {
 
@@ -149,13 +150,9 @@ reader_options make_reader_options(const send_options& o, std::string& error, bo
 CLI::App* add_send_command(CLI::App& app, send_options& o) {
   auto* cmd = app.add_subcommand(
       "send", "Send lines, NDJSON or a JSON array from FILE (or stdin) to a queue");
-  cmd->add_option("--endpoint-url", o.endpoint_url,
-                  "SQS endpoint (default: $AWS_ENDPOINT_URL_SQS, $AWS_ENDPOINT_URL, else the "
-                  "embedded server http://127.0.0.1:9324)");
-  cmd->add_option("--region", o.region, "AWS region (default: $AWS_REGION or us-east-1)");
-  cmd->add_option("--profile", o.profile, "Credentials profile (default: $AWS_PROFILE)");
-  cmd->add_option("--ca-bundle,--ca-file", o.ca_file,
-                  "PEM file of CAs to trust for https endpoints (as receive and queue)");
+  add_client_flags(cmd, o.client);
+  // The name send had before it shared the client flags.
+  cmd->add_option("--ca-file", o.client.ca_bundle, "Same as --ca-bundle")->group("");
   cmd->add_option("-q,--queue", o.queue, "Queue name or URL")->required();
   cmd->add_option("input", o.input, "Input file; - or absent: stdin")->capture_default_str();
   cmd->add_option("--format", o.format,
@@ -226,17 +223,16 @@ int run_send(const send_options& o) {
 
   send_io_context io{1};
   auto work = asio::make_work_guard(io);
-  connection_options co;
-  co.endpoint_url = o.endpoint_url;
-  co.region = o.region;
-  co.profile = o.profile;
-  co.ca_file = o.ca_file;
-  co.max_connections = std::max(o.max_in_flight, 1u);
-  auto conn = sqs_connection::create(io.get_executor(), co, error);
-  if (!conn) {
-    fmt::print(stderr, "sqsrelay send: {}\n", error);
+  // Endpoint, region, CA bundle and credentials resolve exactly as for receive and queue
+  // (sqs/endpoint.h), including the queue URL's endpoint and the config file.
+  sqs::session_options sopts = session_options_from(o.client, o.queue);
+  sopts.max_connections = std::max(o.max_in_flight, 1u);
+  auto session = sqs::session::open(io.get_executor(), sopts);
+  if (!session) {
+    fmt::print(stderr, "sqsrelay send: {}\n", session.error());
     return 2;
   }
+  sqs_transport transport((*session)->sqs(), io.get_executor());
   std::thread io_thread([&] { io.run(); });
   auto shutdown_io = [&] {
     work.reset();
@@ -245,22 +241,22 @@ int run_send(const send_options& o) {
     io.destroy_handlers();  // while the connection and the sender they point into are alive
   };
 
-  auto url = resolve_queue(io, (*conn)->client(), o.queue, error);
+  auto url = resolve_queue(io, (*session)->sqs(), o.queue, error);
   if (!url) {
-    fmt::print(stderr, "sqsrelay send: queue {} at {}: {}\n", o.queue, (*conn)->endpoint(),
-               error);
+    fmt::print(stderr, "sqsrelay send: queue {} at {}: {}\n", o.queue,
+               (*session)->endpoint().url, error);
     shutdown_io();
     return 2;
   }
 
   sender_options so;
   so.linger = std::chrono::microseconds(static_cast<int64_t>(o.linger_ms * 1000));
-  so.window.max = co.max_connections;
+  so.window.max = sopts.max_connections;
   so.max_attempts = o.max_attempts;
   so.backoff.base = std::chrono::microseconds(static_cast<int64_t>(o.backoff_base_ms * 1000));
   so.backoff.cap = std::chrono::microseconds(static_cast<int64_t>(o.backoff_cap_ms * 1000));
   so.dead_letter_queue = o.dead_letter_queue;
-  sender s(io.get_executor(), (*conn)->transport(), so, dead_letters.get());
+  sender s(io.get_executor(), transport, so, dead_letters.get());
 
   run_state st;
   st.print_failures = !dead_letters;

@@ -4,17 +4,12 @@
 #include <string>
 #include <vector>
 
-namespace CLI {
-class App;
-}
+#include "app/client_flags.h"
 
 namespace sqsrelay::app {
 
 struct send_options {
-  std::string endpoint_url;
-  std::string region;
-  std::string profile;
-  std::string ca_file;
+  client_flags client;  // endpoint, region, profile, CA bundle: resolved as receive and queue do
   std::string queue;
   std::string input = "-";
   std::string format = "auto";

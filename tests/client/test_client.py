@@ -294,6 +294,34 @@ class FaultInjection(unittest.TestCase):
             server.cleanup()
             shutil.rmtree(tmp, ignore_errors=True)
 
+    def test_commands_retry_throttling_and_5xx(self):
+        # Like the SDKs, receive and queue retry a failed call (4 attempts, jittered backoff):
+        # with a third of all calls failing, every message is printed once and deleted.
+        tmp = tempfile.mkdtemp(prefix="sqsrelay-client-")
+        server = SqsRelayServer(in_memory=True, extra_args=NO_INGEST + [
+            "--fault", "queue=flaky,throttle=0.15,error5xx=0.2,seed=3"]).start()
+        try:
+            env = base_env(tmp)
+            ep = ["--endpoint-url", server.endpoint]
+            c = boto(server.endpoint)
+            url = c.create_queue(QueueName="flaky")["QueueUrl"]
+            # boto3 retries too (its standard mode), so the setup gets through.
+            for i in range(0, 40, 10):
+                c.send_message_batch(QueueUrl=url, Entries=[
+                    {"Id": str(j), "MessageBody": f"m{i + j}"} for j in range(10)])
+            r = sqsrelay(["queue", "attrs", "flaky"] + ep, env)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            r = sqsrelay(["receive", "--queue", "flaky", "--max", "0", "--delete"] + ep, env)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            bodies = sorted(json.loads(l)["Body"] for l in r.stdout.splitlines())
+            self.assertEqual(bodies, sorted(f"m{i}" for i in range(40)))
+            attrs = c.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
+            self.assertEqual(attrs["ApproximateNumberOfMessages"], "0")
+            self.assertEqual(attrs["ApproximateNumberOfMessagesNotVisible"], "0")
+        finally:
+            server.cleanup()
+            shutil.rmtree(tmp, ignore_errors=True)
+
 
 def openssl(*args, cwd):
     subprocess.run(["openssl"] + list(args), cwd=cwd, check=True, capture_output=True)
@@ -346,6 +374,30 @@ class Tls(unittest.TestCase):
         localhost = self.good.endpoint.replace("127.0.0.1", "localhost")  # DNS name + SNI
         r = sqsrelay(["queue", "list", "--endpoint-url", localhost], env)
         self.assertEqual(r.returncode, 0, r.stderr)
+
+    def test_send_trusts_the_ca_bundle_of_the_environment_and_config_file(self):
+        env = base_env(self.tmp)
+        r = sqsrelay(["queue", "create", "tls-send", "--endpoint-url", self.good.endpoint,
+                      "--ca-bundle", self.ca], env)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        url = r.stdout.strip()
+        send = [binary_path(), "send", "--queue", url, "--no-progress", "-"]
+        env["AWS_CA_BUNDLE"] = self.ca  # the endpoint comes from the queue URL
+        r = subprocess.run(send, env=env, input="a\n", capture_output=True, text=True,
+                           timeout=60)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        env = base_env(self.tmp)
+        with open(env["AWS_CONFIG_FILE"] + "-ca", "w") as f:
+            f.write(f"[default]\nca_bundle = {self.ca}\n")
+        env["AWS_CONFIG_FILE"] += "-ca"
+        r = subprocess.run(send, env=env, input="b\n", capture_output=True, text=True,
+                           timeout=60)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        r = sqsrelay(["receive", "--queue", url, "--max", "0", "--delete", "--ca-bundle",
+                      self.ca], base_env(self.tmp))
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(sorted(json.loads(x)["Body"] for x in r.stdout.splitlines()),
+                         ["a", "b"])
 
     def test_untrusted_certificate_fails_clearly(self):
         r = sqsrelay(["queue", "list", "--endpoint-url", self.good.endpoint], base_env(self.tmp))

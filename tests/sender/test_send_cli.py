@@ -135,6 +135,42 @@ class SendCliTest(unittest.TestCase):
         self.assertEqual(code, 2)
         self.assertIn("NAME=[TYPE:]PATH", err)
 
+    def send_env(self, queue, data, env_extra, *args):
+        """Runs send with no --endpoint-url, in an environment without endpoint settings."""
+        env = {k: v for k, v in os.environ.items()
+               if not k.startswith("AWS_") and k != "HOME"}
+        env["HOME"] = self.tmp.name  # no ~/.aws of the machine running the tests
+        env.update(env_extra)
+        cmd = [binary_path(), "--log-level", "error", "send", "--queue", queue,
+               "--summary-json", *args]
+        return subprocess.run(cmd, input=data.encode(), capture_output=True, timeout=120,
+                              env=env)
+
+    def test_endpoint_comes_from_the_queue_url(self):
+        name = unique_name("byurl")
+        url = self.client.create_queue(QueueName=name)["QueueUrl"]
+        proc = self.send_env(url, "hi\n", {})
+        self.assertEqual(proc.returncode, 0, proc.stderr.decode())
+        self.assertEqual([m["Body"] for m in receive_all(self.client, url)], ["hi"])
+
+    def test_endpoint_comes_from_the_config_file_unless_ignored(self):
+        name = unique_name("bycfg")
+        url = self.client.create_queue(QueueName=name)["QueueUrl"]
+        good = os.path.join(self.tmp.name, "config-good")
+        with open(good, "w") as f:
+            f.write(f"[default]\nendpoint_url = {self.server.endpoint}\n")
+        proc = self.send_env(name, "cfg\n", {"AWS_CONFIG_FILE": good})
+        self.assertEqual(proc.returncode, 0, proc.stderr.decode())
+        # A configured endpoint nobody listens on, ignored: the queue URL's endpoint is used.
+        bad = os.path.join(self.tmp.name, "config-bad")
+        with open(bad, "w") as f:
+            f.write("[default]\nendpoint_url = http://127.0.0.1:1\n")
+        proc = self.send_env(url, "ign\n", {"AWS_CONFIG_FILE": bad,
+                                            "AWS_IGNORE_CONFIGURED_ENDPOINT_URLS": "true"})
+        self.assertEqual(proc.returncode, 0, proc.stderr.decode())
+        self.assertEqual(sorted(m["Body"] for m in receive_all(self.client, url)),
+                         ["cfg", "ign"])
+
     def test_producer_example(self):
         example = os.environ.get("SQSRELAY_PRODUCER_EXAMPLE")
         if not example:
