@@ -167,8 +167,8 @@ CLI::App* add_send_command(CLI::App& app, send_options& o) {
                   "MessageDeduplicationId from a JSON field ($.path)");
   cmd->add_option("--group-id", o.group_id, "MessageGroupId for every message");
   cmd->add_option("--dead-letter-file", o.dead_letter_file,
-                  "Append messages that can never be delivered (and bad input records) here "
-                  "as NDJSON with the reason");
+                  "Append messages that can never be delivered, bad input records and "
+                  "messages abandoned at the drain timeout here as NDJSON with the reason");
   cmd->add_option("--dead-letter-queue", o.dead_letter_queue,
                   "Also send messages SQS rejected to this queue (name or URL)");
   cmd->add_option("--linger-ms", o.linger_ms,
@@ -256,6 +256,7 @@ int run_send(const send_options& o) {
   so.backoff.base = std::chrono::microseconds(static_cast<int64_t>(o.backoff_base_ms * 1000));
   so.backoff.cap = std::chrono::microseconds(static_cast<int64_t>(o.backoff_cap_ms * 1000));
   so.dead_letter_queue = o.dead_letter_queue;
+  so.dead_letter_abandoned = true;  // stdin cannot be read again: keep what the deadline drops
   sender s(io.get_executor(), transport, so, dead_letters.get());
 
   run_state st;
@@ -357,7 +358,7 @@ int run_send(const send_options& o) {
   if (st.not_printed.load())
     fmt::print(stderr, "  ({} more failures not shown; use --dead-letter-file)\n",
                st.not_printed.load());
-  if (dead_letters && (c.dead_lettered || st.input_errors.load()))
+  if (dead_letters && (c.dead_lettered || c.abandoned || st.input_errors.load()))
     fmt::print(stderr, "  dead letters: {}\n", dead_letters->path());
   if (o.summary_json) {
     fmt::print(

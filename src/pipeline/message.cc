@@ -40,6 +40,7 @@ std::string_view to_string(reject_reason r) {
     case reject_reason::request_rejected: return "request_rejected";
     case reject_reason::retry_limit: return "retry_limit";
     case reject_reason::invalid_input: return "invalid_input";
+    case reject_reason::abandoned: return "abandoned";
   }
   return "unknown";
 }

@@ -50,6 +50,8 @@ enum class reject_reason : uint8_t {
   request_rejected,    // the whole request was refused in a way a retry cannot fix
   retry_limit,         // retried max_attempts times without success
   invalid_input,       // the input record itself was malformed (bad JSON, too long)
+  abandoned,           // dead-letter file only: the stop deadline passed before delivery
+                       // (the outcome is `abandoned`; see sender_options)
 };
 std::string_view to_string(reject_reason r);
 

@@ -4,6 +4,7 @@
 #include <array>
 #include <atomic>
 #include <deque>
+#include <future>
 #include <queue>
 #include <unordered_map>
 #include <vector>
@@ -206,6 +207,7 @@ class sender_engine : public std::enable_shared_from_this<sender_engine> {
       drained_.swap(inbox_);
       drain_posted_ = false;
     }
+    if (o_.dead_letter_abandoned && dead_letters_) write_abandoned();
     for (auto& s : drained_) admit_abandoned(s);
     drained_.clear();
     for (uint32_t i = 0; i < items_.size(); ++i) {
@@ -381,6 +383,50 @@ class sender_engine : public std::enable_shared_from_this<sender_engine> {
     it.seq = next_seq_++;
     if (s.pre) return dead_letter(idx, std::move(*s.pre));
     enqueue(idx);
+  }
+
+  // Writes every message abandon_all() is about to abandon to the dead-letter sink and waits
+  // until the sink reports them durable. A message whose dead-letter record was already
+  // handed to the sink is not written again; one whose record is still batched is written
+  // with its own reason.
+  void write_abandoned() {
+    std::vector<rejection> whys;  // stable: reserved before records point into it
+    whys.reserve(drained_.size() + items_.size());
+    std::vector<dead_letter_record> recs;
+    auto abandoned_why = [&](uint32_t attempts, const std::string& last_code) {
+      rejection r{reject_reason::abandoned, "Abandoned", ""};
+      r.message = last_code.empty()
+                      ? fmt::format("not delivered before the stop deadline ({} attempts)",
+                                    attempts)
+                      : fmt::format("not delivered before the stop deadline ({} attempts, "
+                                    "last error {})",
+                                    attempts, last_code);
+      whys.push_back(std::move(r));
+      return &whys.back();
+    };
+    for (const auto& s : drained_) {
+      const rejection* why = s.pre ? &*s.pre : abandoned_why(0, {});
+      recs.push_back(dead_letter_record{queue(s.queue).name, &s.msg, why, 0});
+    }
+    std::vector<bool> batched(items_.size(), false);
+    for (uint32_t idx : dl_batch_) batched[idx] = true;
+    for (uint32_t i = 0; i < items_.size(); ++i) {
+      const item& it = items_[i];
+      if (!it.used || it.completed || (it.dl_writing && !batched[i])) continue;
+      const rejection* why = batched[i] && it.dead_reason
+                                 ? &*it.dead_reason
+                                 : abandoned_why(it.attempts, it.last_code);
+      recs.push_back(
+          dead_letter_record{queue(it.origin_queue).name, &it.msg, why, it.attempts});
+    }
+    if (recs.empty()) return;
+    std::promise<error_code> written;
+    dead_letters_->write(std::move(recs), [&written](error_code ec) { written.set_value(ec); });
+    if (auto ec = written.get_future().get()) {
+      probe::add(probe_.dead_letter_write_errors);
+      spdlog::error("sender: writing abandoned messages to the dead-letter sink: {}",
+                    ec.message());
+    }
   }
 
   void admit_abandoned(submission& s) {

@@ -70,6 +70,11 @@ struct sender_options {
   // dead-lettered. 0: dead-letter at once (`sqsrelay send`); `sqsrelay run` waits minutes,
   // since its spool may hold a backlog for a queue that is about to be created.
   std::chrono::seconds missing_queue_grace{0};
+  // Also write the messages abandoned at the stop deadline (or on destruction) to the
+  // dead-letter sink, with reason `abandoned`, and wait until they are durable before their
+  // completions run. The sink must complete without the sender's executor (the wait blocks
+  // it); the NDJSON file does. `sqsrelay send` sets it: its input may be a pipe.
+  bool dead_letter_abandoned = false;
 };
 
 class sender_engine;

@@ -602,6 +602,54 @@ TEST_F(SenderTest, DeadLetterFileHoldsExactlyTheImpossibleMessagesBeforeTheyComp
   std::filesystem::remove_all(dir);
 }
 
+TEST_F(SenderTest, AbandonedMessagesAreDeadLetteredBeforeTheirCompletionsWhenAsked) {
+  auto dir = std::filesystem::temp_directory_path() /
+             ("sqsrelay-sender-abandon-" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  auto path = (dir / "dead.ndjson").string();
+  std::filesystem::remove(path);
+  auto file = ndjson_dead_letter_file::open(path, clk);
+  ASSERT_TRUE(file);
+  sender_options o = defaults();
+  o.dead_letter_abandoned = true;
+  make(o, file->get());
+  for (int i = 0; i < 12; ++i) submit("q", msg("m" + std::to_string(i)));
+  run();
+  ASSERT_EQ(fake.calls.size(), 1u);
+  s->request_stop(clk.steady() + milliseconds(100));
+  run();
+  ASSERT_EQ(fake.calls.size(), 2u);
+  fake.answer(1);  // m10, m11 delivered; m0..m9 stay in flight past the deadline
+  run();
+  auto count_lines = [&] {
+    std::ifstream in(path);
+    size_t n = 0;
+    for (std::string line; std::getline(in, line);) ++n;
+    return n;
+  };
+  advance(milliseconds(100));
+  // abandon_all waited for the file: the lines are there when the completions have run.
+  EXPECT_EQ(rec.count(outcome::kind::abandoned), 10u);
+  EXPECT_EQ(count_lines(), 10u);
+  std::ifstream in(path);
+  std::vector<std::string> bodies;
+  for (std::string line; std::getline(in, line);) {
+    auto v = boost::json::parse(line);
+    EXPECT_EQ(v.at("reason").as_string(), "abandoned");
+    EXPECT_EQ(v.at("attempts").as_int64(), 1);
+    bodies.emplace_back(v.at("body").as_string());
+  }
+  std::sort(bodies.begin(), bodies.end());
+  std::vector<std::string> want;
+  for (int i = 0; i < 10; ++i) want.push_back("m" + std::to_string(i));
+  std::sort(want.begin(), want.end());
+  EXPECT_EQ(bodies, want);
+  rec.expect_exactly_once(12);
+  s.reset();
+  file->reset();
+  std::filesystem::remove_all(dir);
+}
+
 outbound_message grouped(std::string body, std::string group) {
   outbound_message m = msg(std::move(body));
   m.group_id = std::move(group);

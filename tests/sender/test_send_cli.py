@@ -220,6 +220,31 @@ class DrainTimeoutTest(unittest.TestCase):
             self.assertEqual(s["delivered"] + s["abandoned"], 20000)
             self.assertIn("abandoned", err)
 
+    def test_abandoned_messages_go_to_the_dead_letter_file(self):
+        name = unique_name("drain-dl")
+        url = self.client.create_queue(QueueName=name)["QueueUrl"]
+        with tempfile.TemporaryDirectory(prefix="sqsrelay-drain-") as d:
+            dead = os.path.join(d, "dead.ndjson")
+            bodies = [f"y{i}" for i in range(3000)]
+            proc = subprocess.run(
+                [binary_path(), "--log-level", "error", "send", "--endpoint-url",
+                 self.server.endpoint, "--queue", name, "--max-in-flight", "2",
+                 "--drain-timeout", "0.5", "--summary-json", "--dead-letter-file", dead],
+                input=("\n".join(bodies) + "\n").encode(), capture_output=True, timeout=120)
+            err = proc.stderr.decode()
+            self.assertEqual(proc.returncode, 1, err[-2000:])
+            s = json.loads(proc.stdout.decode().strip().splitlines()[-1])
+            self.assertGreater(s["abandoned"], 0)
+            self.assertIn(dead, err)
+            with open(dead) as f:
+                recs = [json.loads(line) for line in f]
+        self.assertEqual(len(recs), s["abandoned"])
+        self.assertEqual({r["reason"] for r in recs}, {"abandoned"})
+        # Nothing lost: every body was delivered or is in the file (an abandoned request
+        # may still have reached the server, so the two may overlap).
+        got = {m["Body"] for m in receive_all(self.client, url)} | {r["body"] for r in recs}
+        self.assertEqual(got, set(bodies))
+
 
 if __name__ == "__main__":
     unittest.main(verbosity=2)
