@@ -33,6 +33,7 @@
 // closes its connections; no request may be in flight then.
 #pragma once
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdint>
@@ -114,6 +115,8 @@ struct outgoing {
   void add_header(std::string_view name, std::string_view value);
   size_t header_count() const { return nheaders_; }
   const std::pair<std::string, std::string>& header(size_t i) const { return headers_[i]; }
+  // Drops the headers added after the first `n` (a retried request is signed again).
+  void keep_headers(size_t n) { nheaders_ = std::min(n, nheaders_); }
 
  private:
   std::vector<std::pair<std::string, std::string>> headers_;

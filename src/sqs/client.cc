@@ -3,13 +3,18 @@
 #include <algorithm>
 #include <charconv>
 #include <optional>
+#include <random>
 #include <stdexcept>
 
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
 #include <boost/json/monotonic_resource.hpp>
 #include <boost/json/parse.hpp>
 #include <boost/json/stream_parser.hpp>
 #include <boost/json/value.hpp>
 #include <fmt/format.h>
+#include <spdlog/spdlog.h>
 
 #include "aws/credential_chain.h"
 #include "aws/sigv4.h"
@@ -316,7 +321,27 @@ client_error client::parse_error(std::string_view op, const exchange& ex) const 
   return e;
 }
 
+// Tries a call up to opts_.max_attempts times while it fails in a way a retry can fix.
 asio::awaitable<client_result<void>> client::call(std::string_view op, exchange& ex) {
+  const size_t headers = ex.req.header_count();
+  for (uint32_t attempt = 1;; ++attempt) {
+    auto r = co_await call_once(op, ex);
+    if (r || !r.error().retryable || attempt >= opts_.max_attempts) co_return r;
+    const auto ceiling = std::min<int64_t>(opts_.retry_cap.count(),
+                                           opts_.retry_base.count() << std::min(attempt, 20u));
+    thread_local std::minstd_rand jitter{std::random_device{}()};
+    const auto wait = std::chrono::milliseconds(
+        std::uniform_int_distribution<int64_t>(0, std::max<int64_t>(ceiling, 0))(jitter));
+    spdlog::debug("{}: {}; attempt {} of {} in {} ms", op, r.error().message, attempt + 1,
+                  opts_.max_attempts, wait.count());
+    asio::steady_timer timer(co_await asio::this_coro::executor);
+    timer.expires_after(wait);
+    co_await timer.async_wait(asio::use_awaitable);
+    ex.req.keep_headers(headers);  // signed again: a new date and signature
+  }
+}
+
+asio::awaitable<client_result<void>> client::call_once(std::string_view op, exchange& ex) {
   auto sig = co_await current_signer();
   if (!sig) co_return sig.error();
   ex.target.assign("AmazonSQS.");

@@ -197,6 +197,12 @@ struct client_options {
   // Extra time given to a long poll's HTTP request beyond its WaitTimeSeconds.
   std::chrono::seconds long_poll_grace{10};
   std::string user_agent = "sqsrelay/0.1";
+  // Calls per operation: a throttled, 5xx or transport failure is tried again after a full-
+  // jitter exponential backoff (retry_base, doubling, at most retry_cap), as AWS SDKs do. 1:
+  // no retries (the sender retries per entry itself).
+  uint32_t max_attempts = 1;
+  std::chrono::milliseconds retry_base{100};
+  std::chrono::milliseconds retry_cap{5000};
 };
 
 struct client_stats {
@@ -259,6 +265,7 @@ class client {
       std::string_view op, std::string queue, size_t count,
       std::function<void(std::string&, bool&, size_t)> write_entry);
   boost::asio::awaitable<client_result<void>> call(std::string_view op, exchange& ex);
+  boost::asio::awaitable<client_result<void>> call_once(std::string_view op, exchange& ex);
   // call(), then the JSON reply parsed into the exchange's arena (valid while it is held).
   boost::asio::awaitable<client_result<boost::json::value>> call_json(std::string_view op,
                                                                       exchange& ex);

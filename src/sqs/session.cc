@@ -31,6 +31,7 @@ boost::system::result<std::unique_ptr<session>, std::string> session::open(
   client_options co;
   co.endpoint = s->endpoint_.origin;
   co.region = s->endpoint_.region;
+  co.max_attempts = o.max_attempts;
   s->client_ = std::make_unique<client>(*s->http_, *s->chain_, clk, co);
   return s;
 }

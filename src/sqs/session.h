@@ -26,6 +26,7 @@ struct session_options {
   size_t max_connections = 64;
   std::chrono::milliseconds connect_timeout{5000};
   std::chrono::milliseconds request_timeout{30000};
+  uint32_t max_attempts = 4;  // per call (client_options::max_attempts): commands retry
 };
 
 class session {
