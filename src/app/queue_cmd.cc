@@ -94,8 +94,9 @@ CLI::App* add_queue_command(CLI::App& app, queue_options& o) {
   auto* create = cmd->add_subcommand("create", "Create a queue; prints its URL");
   create->add_option("name", o.queue, "Queue name (FIFO names end in .fifo)")->required();
   create->add_option("--attr", o.attrs, "Attribute KEY=VALUE (repeatable), e.g. "
-                     "VisibilityTimeout=60, FifoQueue=true");
-  create->add_option("--tag", o.tags, "Tag KEY=VALUE (repeatable)");
+                     "VisibilityTimeout=60, FifoQueue=true")
+      ->allow_extra_args(false);  // one value per flag: never the positional queue name
+  create->add_option("--tag", o.tags, "Tag KEY=VALUE (repeatable)")->allow_extra_args(false);
   create->callback(on("create"));
 
   auto* url = cmd->add_subcommand("url", "Print a queue's URL");
@@ -108,12 +109,15 @@ CLI::App* add_queue_command(CLI::App& app, queue_options& o) {
 
   auto* attrs = cmd->add_subcommand("attrs", "Print a queue's attributes as a JSON object");
   attrs->add_option("queue", o.queue, "Queue name or URL")->required();
-  attrs->add_option("--name", o.names, "Attribute name (repeatable; default All)");
+  attrs->add_option("--name", o.names, "Attribute name (repeatable; default All)")
+      ->allow_extra_args(false);
   attrs->callback(on("attrs"));
 
   auto* set = cmd->add_subcommand("set", "Change queue attributes");
   set->add_option("queue", o.queue, "Queue name or URL")->required();
-  set->add_option("--attr", o.attrs, "Attribute KEY=VALUE (repeatable)")->required();
+  set->add_option("--attr", o.attrs, "Attribute KEY=VALUE (repeatable)")
+      ->required()
+      ->allow_extra_args(false);
   set->callback(on("set"));
 
   auto* purge = cmd->add_subcommand("purge", "Delete every message in a queue");

@@ -161,7 +161,8 @@ CLI::App* add_send_command(CLI::App& app, send_options& o) {
       ->capture_default_str();
   cmd->add_option("--attr-field", o.attr_fields,
                   "Message attribute from a JSON field: NAME=[TYPE:]PATH, e.g. "
-                  "type=String:$.type or n=$.count (TYPE inferred when absent); repeatable");
+                  "type=String:$.type or n=$.count (TYPE inferred when absent); repeatable")
+      ->allow_extra_args(false);  // one value per flag: never the positional input file
   cmd->add_option("--group-field", o.group_field, "MessageGroupId from a JSON field ($.path)");
   cmd->add_option("--dedup-field", o.dedup_field,
                   "MessageDeduplicationId from a JSON field ($.path)");

@@ -110,6 +110,17 @@ class EmbeddedServer(unittest.TestCase):
         self.run_ok(["queue", "delete", "lifecycle"] + ep)
         self.assertNotIn(url, self.run_ok(["queue", "list"] + ep).split())
 
+    def test_repeatable_flags_before_the_positional_queue_take_one_value_each(self):
+        ep = ["--endpoint-url", self.endpoint]
+        url = self.run_ok(["queue", "create", "--attr", "VisibilityTimeout=5", "--tag", "t=1",
+                           "--attr", "DelaySeconds=1", "flags-first"] + ep).strip()
+        self.assertEqual(url, self.server.queue_url("flags-first"))
+        self.run_ok(["queue", "set", "--attr", "VisibilityTimeout=9", url])
+        one = json.loads(self.run_ok(["queue", "attrs", "--name", "VisibilityTimeout",
+                                      "--name", "DelaySeconds", url]))
+        self.assertEqual(one, {"VisibilityTimeout": "9", "DelaySeconds": "1"})
+        self.run_ok(["queue", "delete", url])
+
     def test_errors_and_exit_codes(self):
         ep = ["--endpoint-url", self.endpoint]
         r = sqsrelay(["queue", "attrs", "does-not-exist"] + ep, base_env(self.tmp))

@@ -171,6 +171,17 @@ class SendCliTest(unittest.TestCase):
         self.assertEqual(sorted(m["Body"] for m in receive_all(self.client, url)),
                          ["cfg", "ign"])
 
+    def test_attr_field_before_the_input_file_takes_one_value(self):
+        name = unique_name("attrpos")
+        url = self.client.create_queue(QueueName=name)["QueueUrl"]
+        path = os.path.join(self.tmp.name, "events.ndjson")
+        with open(path, "w") as f:
+            f.write('{"type":"a"}\n')
+        code, s, err = self.send(name, "", "--attr-field", "t=$.type", path, stdin=False)
+        self.assertEqual(code, 0, err)
+        msgs = receive_all(self.client, url)
+        self.assertEqual([m["MessageAttributes"]["t"]["StringValue"] for m in msgs], ["a"])
+
     def test_producer_example(self):
         example = os.environ.get("SQSRELAY_PRODUCER_EXAMPLE")
         if not example:
