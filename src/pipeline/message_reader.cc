@@ -127,9 +127,25 @@ message_reader::message_reader(reader_options o, message_fn on_message, error_fn
 
 message_reader::~message_reader() = default;
 
+// Drops a UTF-8 byte order mark at the start of the input (Windows editors write one); it is
+// not part of the first record and would hide a '[' or '{' from format detection. False while
+// the input so far could still be the start of one.
+bool message_reader::skip_bom(bool eof) {
+  if (bom_checked_) return true;
+  constexpr std::string_view bom = "\xEF\xBB\xBF";
+  if (!eof && buf_.size() < bom.size() && bom.substr(0, buf_.size()) == buf_) return false;
+  bom_checked_ = true;
+  if (std::string_view(buf_).substr(0, bom.size()) == bom) {
+    buf_.erase(0, bom.size());
+    base_offset_ += bom.size();
+  }
+  return true;
+}
+
 void message_reader::feed(std::string_view bytes) {
   if (fatal_) return;
   buf_.append(bytes);
+  if (!skip_bom(false)) return;
   if (format_ == input_format::auto_detect) {
     size_t first = buf_.find_first_not_of(" \t\r\n");
     if (first == std::string::npos) return;  // only blanks so far
@@ -146,6 +162,7 @@ void message_reader::feed(std::string_view bytes) {
 
 void message_reader::finish() {
   if (fatal_) return;
+  skip_bom(true);
   if (format_ == input_format::auto_detect) format_ = input_format::lines;
   if (format_ == input_format::json_array)
     scan_array(true);

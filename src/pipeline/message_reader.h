@@ -90,6 +90,7 @@ class message_reader {
   void emit(std::string_view text, uint64_t line, uint64_t offset);
   void error(std::string what, std::string_view raw, uint64_t line, uint64_t offset);
   void compact();
+  bool skip_bom(bool eof);
 
   reader_options o_;
   message_fn on_message_;
@@ -104,6 +105,7 @@ class message_reader {
   uint64_t record_line_ = 1;
   uint64_t records_ = 0, errors_ = 0, blank_ = 0;
   bool skipping_ = false;     // the current record is too long: discard to its end
+  bool bom_checked_ = false;  // a leading UTF-8 byte order mark was looked for (and dropped)
   // JSON array scanner state.
   bool array_open_ = false, array_done_ = false, in_string_ = false, escape_ = false;
   bool in_element_ = false;

@@ -49,6 +49,23 @@ TEST(MessageReader, PlainLinesWithCrLfBlankLinesAndNoFinalNewline) {
   }
 }
 
+TEST(MessageReader, ALeadingUtf8ByteOrderMarkIsDroppedBeforeFormatDetection) {
+  for (size_t step : {1, 2, 4096}) {
+    input_format f;
+    auto c = read_all("\xEF\xBB\xBF{\"a\": 1}\n{bad\n", {}, step, &f);
+    EXPECT_EQ(f, input_format::ndjson);
+    EXPECT_EQ(bodies(c), (std::vector<std::string>{"{\"a\":1}"}));
+    ASSERT_EQ(c.errors.size(), 1u);
+    EXPECT_EQ(c.errors[0].offset, 12u);  // offsets count the mark's 3 bytes
+    c = read_all("\xEF\xBB\xBFplain\n\xEF\xBB\xBFsecond", {}, step, &f);
+    EXPECT_EQ(f, input_format::lines);
+    // Only the mark at the start of the input is an encoding signature.
+    EXPECT_EQ(bodies(c), (std::vector<std::string>{"plain", "\xEF\xBB\xBFsecond"}));
+    c = read_all("\xEF\xBB", {}, step, &f);  // a prefix of the mark at EOF is data
+    EXPECT_EQ(bodies(c), (std::vector<std::string>{"\xEF\xBB"}));
+  }
+}
+
 TEST(MessageReader, NdjsonBodiesAreCompactAndBadLinesAreReportedWithTheirPlace) {
   std::string in = "{\"a\": 1, \"s\": \"x y\"}\n\n{\"broken\": \n{ \"b\" : [1, 2] }\n";
   for (size_t step : {1, 7, 4096}) {
