@@ -200,8 +200,8 @@ void message_reader::scan_lines(bool eof) {
     } else {
       std::string_view text = std::string_view(buf_).substr(start_, end - start_);
       if (!text.empty() && text.back() == '\r') text.remove_suffix(1);
-      bool blank = format_ == input_format::lines ? text.empty() : trim(text).empty();
-      if (blank)
+      // Lines of only spaces, tabs and CRs are blank in every line format (as the docs say).
+      if (trim(text).empty())
         ++blank_;
       else
         emit(text, record_line_, base_offset_ + start_);

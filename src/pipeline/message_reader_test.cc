@@ -41,10 +41,11 @@ std::vector<std::string> bodies(const collected& c) {
 TEST(MessageReader, PlainLinesWithCrLfBlankLinesAndNoFinalNewline) {
   for (size_t step : {1, 3, 1000}) {
     input_format f;
-    auto c = read_all("alpha\r\n\nbeta gamma\n  \nlast", {}, step, &f);
+    auto c = read_all("alpha\r\n\nbeta gamma\n  \n\t \r\n  indented \nlast", {}, step, &f);
     EXPECT_EQ(f, input_format::lines);
-    EXPECT_EQ(bodies(c), (std::vector<std::string>{"alpha", "beta gamma", "  ", "last"}));
-    EXPECT_EQ(c.lines, (std::vector<uint64_t>{1, 3, 4, 5}));
+    // Whitespace-only lines are blank and skipped; other lines keep their spaces.
+    EXPECT_EQ(bodies(c), (std::vector<std::string>{"alpha", "beta gamma", "  indented ", "last"}));
+    EXPECT_EQ(c.lines, (std::vector<uint64_t>{1, 3, 6, 7}));
     EXPECT_TRUE(c.errors.empty());
   }
 }
