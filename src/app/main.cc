@@ -13,6 +13,7 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   std::string log_level = "info";
   app.add_option("--log-level", log_level, "trace, debug, info, warn, error")
+      ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "critical", "off"}))
       ->capture_default_str();
 
   sqsrelay::app::serve_options so;
@@ -81,7 +82,13 @@ int main(int argc, char** argv) {
   sqsrelay::app::run_options run_opts;
   auto* run = sqsrelay::app::add_run_command(app, run_opts);
 
-  CLI11_PARSE(app, argc, argv);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    // app.exit prints help or the error. Help and version exit 0; every usage error exits 2,
+    // the documented code for bad arguments (CLI11's own codes are 100+).
+    return app.exit(e) == 0 ? 0 : 2;
+  }
   spdlog::set_level(spdlog::level::from_str(log_level));
   so.ingest_listen_explicit = ingest_listen->count() > 0;
   if (serve->parsed()) return sqsrelay::app::run_serve(so);

@@ -121,6 +121,21 @@ class EmbeddedServer(unittest.TestCase):
         self.assertEqual(one, {"VisibilityTimeout": "9", "DelaySeconds": "1"})
         self.run_ok(["queue", "delete", url])
 
+    def test_usage_errors_exit_2_and_help_exits_0(self):
+        env = base_env(self.tmp)
+        for args in (["receive", "--queue", "q", "--wait", "30"],  # out of range
+                     ["send"],                                    # --queue missing
+                     ["queue", "list", "--no-such-flag"],
+                     ["--log-level", "bogus", "queue", "list"],
+                     []):                                         # no subcommand
+            r = sqsrelay(args, env)
+            self.assertEqual(r.returncode, 2, f"{args}: {r.stderr}")
+            self.assertTrue(r.stderr.strip(), args)
+        for args in (["--help"], ["send", "--help"], ["queue", "create", "--help"]):
+            r = sqsrelay(args, env)
+            self.assertEqual(r.returncode, 0, f"{args}: {r.stderr}")
+            self.assertIn("Usage", r.stdout)
+
     def test_errors_and_exit_codes(self):
         ep = ["--endpoint-url", self.endpoint]
         r = sqsrelay(["queue", "attrs", "does-not-exist"] + ep, base_env(self.tmp))
