@@ -29,6 +29,16 @@ void append_pointer_token(std::string& out, std::string_view tok) {
   }
 }
 
+// String, Number or Binary, alone or with a custom label: "Number.int".
+bool valid_attribute_type(std::string_view type) {
+  for (std::string_view t : {"String", "Number", "Binary"}) {
+    if (!type.starts_with(t)) continue;
+    if (type.size() == t.size()) return true;
+    return type[t.size()] == '.' && type.size() > t.size() + 1;
+  }
+  return false;
+}
+
 }  // namespace
 
 struct message_reader::json_state {
@@ -99,15 +109,21 @@ std::optional<attribute_field> parse_attribute_field(std::string_view spec, std:
   attribute_field f;
   f.name = std::string(spec.substr(0, eq));
   std::string_view rest = spec.substr(eq + 1);
-  for (std::string_view t : {"String", "Number", "Binary"}) {
-    if (rest.substr(0, t.size()) != t) continue;
-    size_t colon = rest.find(':');
-    if (colon == std::string_view::npos) break;
+  // TYPE: is what precedes the first ':' unless that starts a path ($... or /...). A word
+  // SQS would not accept (e.g. lower-case "string") is an error here: taken as part of the
+  // path it would silently never match and drop the attribute.
+  size_t colon = rest.find(':');
+  if (colon != std::string_view::npos && !rest.starts_with('$') && !rest.starts_with('/')) {
     std::string_view type = rest.substr(0, colon);
-    if (type.size() > t.size() && type[t.size()] != '.') break;
+    if (!valid_attribute_type(type)) {
+      error = fmt::format(
+          "'{}': unknown attribute type '{}': expected String, Number or Binary, optionally "
+          "with a custom label (Number.int)",
+          spec, type);
+      return std::nullopt;
+    }
     f.data_type = std::string(type);
     rest = rest.substr(colon + 1);
-    break;
   }
   auto ptr = json_path_to_pointer(rest);
   if (!ptr) {

@@ -176,6 +176,15 @@ TEST(MessageReader, PathsAndSpecs) {
   ASSERT_TRUE(f);
   EXPECT_EQ(f->name, "Stringy");
   EXPECT_TRUE(f->data_type.empty());
+  f = parse_attribute_field("n=Number.int:$.n", err);
+  ASSERT_TRUE(f);
+  EXPECT_EQ(f->data_type, "Number.int");
+  EXPECT_EQ(f->pointer, "/n");
+  for (const char* bad : {"a=string:$.x", "a=Strings:$.x", "a=Number.:$.x", "a=Int:x"}) {
+    err.clear();
+    EXPECT_FALSE(parse_attribute_field(bad, err)) << bad;
+    EXPECT_NE(err.find("unknown attribute type"), std::string::npos) << bad << ": " << err;
+  }
 }
 
 }  // namespace

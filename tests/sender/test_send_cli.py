@@ -182,6 +182,12 @@ class SendCliTest(unittest.TestCase):
         msgs = receive_all(self.client, url)
         self.assertEqual([m["MessageAttributes"]["t"]["StringValue"] for m in msgs], ["a"])
 
+    def test_unknown_attribute_type_is_a_usage_error(self):
+        code, s, err = self.send("q", '{"x":1}\n', "--attr-field", "a=string:$.x")
+        self.assertEqual(code, 2, err)
+        self.assertIsNone(s)
+        self.assertIn("unknown attribute type 'string'", err)
+
     def test_producer_example(self):
         example = os.environ.get("SQSRELAY_PRODUCER_EXAMPLE")
         if not example:
