@@ -228,6 +228,9 @@ int run_send(const send_options& o) {
   // (sqs/endpoint.h), including the queue URL's endpoint and the config file.
   sqs::session_options sopts = session_options_from(o.client, o.queue);
   sopts.max_connections = std::max(o.max_in_flight, 1u);
+  // One call per request: the sender retries per entry itself, with its own window and
+  // backoff (session's default retries each call, as the commands want).
+  sopts.max_attempts = 1;
   auto session = sqs::session::open(io.get_executor(), sopts);
   if (!session) {
     fmt::print(stderr, "sqsrelay send: {}\n", session.error());
