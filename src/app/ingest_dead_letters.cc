@@ -33,7 +33,8 @@ auto async_write(pipeline::dead_letter_sink& sink,
 pipeline::reject_reason reason_of(std::string_view code) {
   if (code == "too_large") return pipeline::reject_reason::oversize;
   if (code == "invalid_characters") return pipeline::reject_reason::invalid_characters;
-  if (code == "empty") return pipeline::reject_reason::empty_body;
+  if (code == "empty_body") return pipeline::reject_reason::empty_body;
+  if (code == "invalid_json" || code == "too_deep") return pipeline::reject_reason::invalid_input;
   return pipeline::reject_reason::invalid_attributes;
 }
 
@@ -52,8 +53,8 @@ asio::awaitable<error_code> write_ingest_dead_letters(pipeline::dead_letter_sink
   size_t k = 0;
   for (const auto& d : batch->dead_letters()) {
     bodies[k].body = std::string(d.raw);
-    reasons[k] = {reason_of(d.reason), std::string(d.reason),
-                  fmt::format("element {} at byte {}: {}", d.index, d.offset, d.detail)};
+    // The parser's detail already names the element and its byte (and line, for NDJSON).
+    reasons[k] = {reason_of(d.reason), std::string(d.reason), std::string(d.detail)};
     ++k;
   }
   for (auto& r : refused) {

@@ -123,18 +123,24 @@ class ServeIngestTest(unittest.TestCase):
     def test_dead_letter_policy_stores_the_rest(self):
         q = unique_name("dl")
         r = requests.post(f"{self.server.ingest_endpoint}/queues/{q}/messages",
-                          data='[{"ok":1}, "bad\\u0001", {"ok":2}]',
+                          data='[{"ok":1}, "bad\\u0001", {"ok":2}, "", {"ok":3}]',
                           headers={"Content-Type": "application/json"}, timeout=10)
         self.assertEqual(r.status_code, 200, r.text)
-        self.assertEqual(r.json()["accepted"], 2)
+        self.assertEqual(r.json()["accepted"], 3)
         url = self.client.get_queue_url(QueueName=q)["QueueUrl"]
-        self.assertEqual(sorted(m["Body"] for m in bodies(self.client, url, 2)),
-                         ['{"ok":1}', '{"ok":2}'])
+        self.assertEqual(sorted(m["Body"] for m in bodies(self.client, url, 3)),
+                         ['{"ok":1}', '{"ok":2}', '{"ok":3}'])
         with open(self.dlf) as f:
             lines = [json.loads(line) for line in f if q in line]
-        self.assertEqual(len(lines), 1)
-        self.assertEqual(lines[0]["queue"], q)
-        self.assertIn("invalid_characters", lines[0]["code"])
+        self.assertEqual(len(lines), 2)
+        self.assertEqual({l["queue"] for l in lines}, {q})
+        by_code = {l["code"]: l for l in lines}
+        self.assertEqual(set(by_code), {"invalid_characters", "empty_body"})
+        self.assertEqual(by_code["invalid_characters"]["reason"], "invalid_characters")
+        self.assertEqual(by_code["empty_body"]["reason"], "empty_body")
+        # The detail names the element once ("element 1 at byte 10: ...").
+        self.assertEqual(by_code["invalid_characters"]["detail"].count("element 1 at byte"), 1,
+                         by_code["invalid_characters"]["detail"])
 
     def test_metrics_count_ingest(self):
         q = unique_name("m")
