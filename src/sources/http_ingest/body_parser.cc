@@ -150,8 +150,11 @@ body_format detect_format(body_format configured, std::string_view content_type)
 
 struct body_parser::impl {
   // An allocation failure here surfaces again (MEMALLOC) on the first parse.
+  // simdjson refuses a document whose containers reach its max_depth (`depth` levels of
+  // arrays and objects are allowed only with max_depth = depth + 1).
   explicit impl(size_t depth)
-      : max_depth(depth), preallocated(parser.allocate(64u << 10, depth) == simdjson::SUCCESS) {}
+      : max_depth(depth),
+        preallocated(parser.allocate(64u << 10, depth + 1) == simdjson::SUCCESS) {}
 
   size_t max_depth;
   dom::parser parser;

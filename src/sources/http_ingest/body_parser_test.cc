@@ -283,6 +283,32 @@ TEST(BodyParser, TooDeepNamesTheElement) {
   EXPECT_TRUE(o.request_error);
 }
 
+TEST(BodyParser, DepthLimitCountsEveryLevelOfTheDocument) {
+  auto nest = [](size_t levels, std::string_view inner) {
+    return std::string(levels, '[') + std::string(inner) + std::string(levels, ']');
+  };
+  // The body's own array is level 1: elements may nest 15 more levels under a limit of 16.
+  for (std::string_view inner : {"1", "[]", "\"s\"", "{}"}) {
+    auto ok = parse({}, nest(16, inner), "application/json", 16);
+    EXPECT_FALSE(ok.request_error) << inner << ": " << ok.detail;
+  }
+  for (std::string_view inner : {"1", "[1]"}) {
+    auto deep = parse({}, nest(17, inner), "application/json", 16);
+    ASSERT_TRUE(deep.request_error) << inner;
+    EXPECT_EQ(deep.reason, "too_deep");
+    EXPECT_NE(deep.detail.find("element 0 at byte 1"), std::string::npos) << deep.detail;
+  }
+  auto objects = parse({}, "[" + std::string(15 * 5, ' ') + "]", "application/json", 16);
+  EXPECT_FALSE(objects.request_error);
+  std::string obj = "[";
+  for (int i = 0; i < 15; ++i) obj += R"({"a":)";
+  obj += "1";
+  for (int i = 0; i < 15; ++i) obj += "}";
+  obj += "]";
+  auto o = parse({}, obj, "application/json", 16);
+  EXPECT_FALSE(o.request_error) << o.detail;
+}
+
 TEST(BodyParser, EmptyBody) {
   auto o = parse({}, "  \n");
   ASSERT_TRUE(o.request_error);
