@@ -208,6 +208,9 @@ parse_outcome body_parser::impl::parse(const route_options& r, std::string_view 
   attrs.clear();
   dead.clear();
   names.clear();
+  // A UTF-8 byte order mark (some Windows tools write one) becomes whitespace: JSON allows
+  // none, and byte offsets in errors stay those of the body received.
+  if (body.starts_with("\xEF\xBB\xBF")) body.replace(0, 3, "   ");
   // simdjson reads up to SIMDJSON_PADDING bytes past the end of what it parses. Without
   // that much spare capacity, it parses a copy in its own reused buffer (a memcpy; growing
   // the body instead would cost an allocation per request).

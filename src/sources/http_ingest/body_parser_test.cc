@@ -309,6 +309,18 @@ TEST(BodyParser, DepthLimitCountsEveryLevelOfTheDocument) {
   EXPECT_FALSE(o.request_error) << o.detail;
 }
 
+TEST(BodyParser, ALeadingByteOrderMarkIsIgnored) {
+  auto o = parse({}, "\xEF\xBB\xBF[{\"a\":1}, 2]");
+  ASSERT_FALSE(o.request_error) << o.detail;
+  EXPECT_EQ(bodies(o), (std::vector<std::string>{R"({"a":1})", "2"}));
+  o = parse({}, "\xEF\xBB\xBF{\"a\":1}\n{\"b\":2}\n", "application/x-ndjson");
+  ASSERT_FALSE(o.request_error) << o.detail;
+  EXPECT_EQ(bodies(o), (std::vector<std::string>{R"({"a":1})", R"({"b":2})"}));
+  o = parse({}, "\xEF\xBB\xBF[1, 2 3]");
+  ASSERT_TRUE(o.request_error);
+  EXPECT_EQ(o.offset, 9u) << "offsets count the mark: " << o.detail;
+}
+
 TEST(BodyParser, EmptyBody) {
   auto o = parse({}, "  \n");
   ASSERT_TRUE(o.request_error);
