@@ -580,9 +580,10 @@ class sender_engine : public std::enable_shared_from_this<sender_engine> {
     } else {
       probe::add(probe_.limit_lookup_errors);
       if (!q.limit_known) {
-        spdlog::warn("sender: cannot read MaximumMessageSize of {} ({}); checking against {} "
-                     "and letting SQS decide",
-                     q.name, r.error().message(), o_.fallback_max_message_size);
+        // The transport logged SQS's own error; the code here only says "not retryable".
+        spdlog::warn("sender: cannot read MaximumMessageSize of {} (a lasting error); checking "
+                     "against {} and letting SQS decide",
+                     q.name, o_.fallback_max_message_size);
         q.limit = o_.fallback_max_message_size;
       }
     }
