@@ -15,6 +15,7 @@
 
 #include "app/ingest_dead_letters.h"
 #include "app/spool_record.h"
+#include "base/prometheus.h"
 #include "spool/async_append.h"
 #include "wal/env.h"
 
@@ -368,27 +369,6 @@ void relay::stop(std::chrono::steady_clock::duration timeout) {
     ep->connection.reset();
   }
 }
-
-namespace {
-
-// A label value escaped as the Prometheus text format requires (backslash, quote, newline).
-std::string prometheus_label_value(std::string_view v) {
-  std::string out;
-  out.reserve(v.size());
-  for (char c : v) {
-    if (c == '\\' || c == '"') {
-      out += '\\';
-      out += c;
-    } else if (c == '\n') {
-      out += "\\n";
-    } else {
-      out += c;
-    }
-  }
-  return out;
-}
-
-}  // namespace
 
 std::string relay::metrics_text() const {
   std::string out;

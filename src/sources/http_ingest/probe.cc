@@ -5,6 +5,8 @@
 #include <iterator>
 #include <vector>
 
+#include "base/prometheus.h"
+
 namespace sqsrelay::sources {
 
 namespace {
@@ -19,23 +21,6 @@ size_t code_slot(int status) {
   for (size_t i = 0; i + 1 < ingest_probe::codes.size(); ++i)
     if (ingest_probe::codes[i] == status) return i;
   return ingest_probe::codes.size() - 1;
-}
-
-// A label value escaped as the Prometheus text format requires (backslash, quote, newline).
-std::string label_value(std::string_view v) {
-  std::string out;
-  out.reserve(v.size());
-  for (char c : v) {
-    if (c == '\\' || c == '"') {
-      out += '\\';
-      out += c;
-    } else if (c == '\n') {
-      out += "\\n";
-    } else {
-      out += c;
-    }
-  }
-  return out;
 }
 
 void header(std::string& out, std::string_view name, std::string_view type, std::string_view help) {
@@ -73,7 +58,7 @@ void ingest_probe::render(std::string& out, std::span<const labeled> listeners) 
   std::vector<std::string> label;  // per listener: `listener="x"` or empty
   for (const labeled& l : listeners)
     label.push_back(l.listener.empty() ? std::string()
-                                       : "listener=\"" + label_value(l.listener) + "\"");
+                                       : "listener=\"" + prometheus_label_value(l.listener) + "\"");
   // name{listener="x",extra} or name{extra} or name{listener="x"} or name.
   auto sample = [&](std::string_view name, size_t i, std::string_view extra, uint64_t v) {
     std::string_view sep = !label[i].empty() && !extra.empty() ? "," : "";
