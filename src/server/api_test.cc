@@ -191,6 +191,23 @@ TEST_F(api_test, expiry_finds_messages_that_became_visible_out_of_send_order) {
   EXPECT_EQ(got[0].at("Body").as_string(), "new");
 }
 
+TEST_F(api_test, out_of_order_expiry_entries_of_deleted_messages_do_not_pile_up) {
+  auto url = create("q", {{"DelaySeconds", "1"}});
+  for (int i = 0; i < 3000; ++i) send(url, "m" + std::to_string(i));
+  clk_.advance(2s);
+  for (;;) {
+    auto got = receive(url);
+    if (got.empty()) break;
+    for (auto& m : got)
+      ok("DeleteMessage", {{"QueueUrl", url}, {"ReceiptHandle", m.at("ReceiptHandle")}});
+  }
+  auto q = svc_->find("q");
+  ASSERT_TRUE(q);
+  EXPECT_EQ(q->late_expiry_entries(), 3000u);  // every message became visible after a delay
+  svc_->expire_all();
+  EXPECT_EQ(q->late_expiry_entries(), 0u) << "entries of deleted messages are dropped";
+}
+
 TEST_F(api_test, md5_of_attributes_matches_the_sqs_algorithm) {
   auto url = create("q");
   auto r = ok("SendMessage",

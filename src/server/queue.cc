@@ -382,6 +382,18 @@ size_t queue::expire(int64_t now_ms) {
   std::lock_guard lock(mu_);
   size_t n = 0;
   const int64_t retention_ms = int64_t{meta_.attributes.message_retention_period} * 1000;
+  // Entries of messages deleted early stay until their expiry; past twice the live messages
+  // they are dropped in one pass, so the heap stays in proportion to the queue.
+  if (late_expiry_.size() > 2 * messages_.size() + 1024) {
+    std::vector<timed> live;
+    live.reserve(messages_.size());
+    for (; !late_expiry_.empty(); late_expiry_.pop()) {
+      const timed t = late_expiry_.top();
+      auto e = messages_.get(t.seq);
+      if (e && e->expiry_tracked && e->sent_ms == t.due_ms) live.push_back(t);
+    }
+    late_expiry_ = min_heap(std::greater<timed>(), std::move(live));
+  }
   while (!late_expiry_.empty() && late_expiry_.top().due_ms + retention_ms <= now_ms) {
     const uint64_t seq = late_expiry_.top().seq;
     late_expiry_.pop();
@@ -405,6 +417,11 @@ size_t queue::expire(int64_t now_ms) {
     ready_.pop_front();
   }
   return n;
+}
+
+size_t queue::late_expiry_entries() const {
+  std::lock_guard lock(mu_);
+  return late_expiry_.size();
 }
 
 bool queue::restore(uint64_t seq, const message_entry& e) {

@@ -146,6 +146,7 @@ class queue {
   int64_t next_due_ms();
   // Drops expired messages at the front of the ready deque; returns how many.
   size_t expire(int64_t now_ms);
+  size_t late_expiry_entries() const;  // tests: the out-of-order expiry heap's size
 
   // Replay and dead-letter moves. restore() inserts without queue bookkeeping; rebuild()
   // then derives the ready deque, heaps, counts and the WAL segment references. Messages
