@@ -428,6 +428,8 @@ void append_message(std::string& out, const received_message& r, const message_v
   if (!m.trace_header.empty() && wants(names, "AWSTraceHeader"))
     attr("AWSTraceHeader", m.trace_header);
   if (!m.group_id.empty() && wants(names, "MessageGroupId")) attr("MessageGroupId", m.group_id);
+  if (!r.dead_letter_source.empty() && wants(names, "DeadLetterQueueSourceArn"))
+    attr("DeadLetterQueueSourceArn", r.dead_letter_source);
   if (!attrs.empty()) {
     out += R"(,"Attributes":{)";
     out += attrs;
@@ -790,11 +792,12 @@ asio::awaitable<outcome> send_message_batch(handler_env h) {
 }
 
 // Hands dead-letter moves to their queue (outside the source queue's lock).
-void deliver_moves(service& svc, const std::shared_ptr<queue>& dlq,
+void deliver_moves(service& svc, const queue& source, const std::shared_ptr<queue>& dlq,
                    std::vector<std::pair<uint64_t, message_entry>>& moved) {
-  if (!dlq) return;
+  if (!dlq || moved.empty()) return;
   int64_t now = svc.clk().wall_ms();
-  for (auto& [seq, e] : moved) dlq->adopt(seq, e, now);
+  std::string source_arn = svc.queue_arn(source.name());
+  for (auto& [seq, e] : moved) dlq->adopt(seq, e, now, source_arn);
 }
 
 asio::awaitable<outcome> receive_message(handler_env h) {
@@ -826,7 +829,7 @@ asio::awaitable<outcome> receive_message(handler_env h) {
     o.dead_letter = dlq && !dlq->deleted() ? dlq.get() : nullptr;
     o.park_if_empty = now < deadline ? &w : nullptr;
     got = q->receive(o);
-    deliver_moves(h.svc, dlq, got.moved);
+    deliver_moves(h.svc, *q, dlq, got.moved);
     if (got.error) co_return fail(*got.error);
     if (!got.messages.empty() || !o.park_if_empty) break;
     int64_t due = q->next_due_ms();

@@ -150,8 +150,32 @@ TEST_F(api_test, message_moves_to_the_dead_letter_queue_after_max_receive_count)
   auto moved = receive(dlq);
   ASSERT_EQ(moved.size(), 1u);
   EXPECT_EQ(moved[0].at("Body").as_string(), "poison");
+  EXPECT_EQ(moved[0].at("Attributes").at("DeadLetterQueueSourceArn").as_string(),
+            attr(src, "QueueArn"));
   auto sources = ok("ListDeadLetterSourceQueues", {{"QueueUrl", dlq}});
   ASSERT_EQ(sources.at("queueUrls").as_array().size(), 1u);
+}
+
+TEST_F(api_test, dead_letter_source_arn_survives_a_restart_and_only_marks_moved_messages) {
+  open(false);
+  auto dlq = create("dlq");
+  auto src = create("src", {{"RedrivePolicy", R"({"deadLetterTargetArn":")" +
+                                                  attr(dlq, "QueueArn") +
+                                                  R"(","maxReceiveCount":1})"}});
+  send(src, "poison");
+  send(dlq, "direct");
+  ASSERT_EQ(receive(src, 1, 0).size(), 1u);
+  EXPECT_TRUE(receive(src, 1, 0).empty());  // moved
+  open(false);
+  auto got = receive(dlq, 10, 30);
+  ASSERT_EQ(got.size(), 2u);
+  for (auto& m : got) {
+    const auto& attrs = m.at("Attributes").as_object();
+    if (m.at("Body").as_string() == "poison")
+      EXPECT_EQ(attrs.at("DeadLetterQueueSourceArn").as_string(), attr(src, "QueueArn"));
+    else
+      EXPECT_FALSE(attrs.contains("DeadLetterQueueSourceArn"));
+  }
 }
 
 TEST_F(api_test, redrive_allow_policy_deny_all_refuses_sources) {

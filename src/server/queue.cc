@@ -212,6 +212,7 @@ queue::receive_result queue::receive(const receive_options& o) {
         out.moved.emplace_back(new_seq, e);
         --n_ready_;
         messages_.erase(seq);
+        if (!dead_letter_sources_.empty()) dead_letter_sources_.erase(seq);
         out.lsn = appended->lsn;
         continue;
       }
@@ -226,8 +227,12 @@ queue::receive_result queue::receive(const receive_options& o) {
     e.due_ms = o.now_ms + int64_t{o.visibility_timeout} * 1000;
     inflight_.push({e.due_ms, seq, e.gen});
     messages_.put(seq, e);
-    out.messages.push_back({seq, e.loc, e.receive_count, e.first_receive_ms,
-                            encode_handle(seq, e)});
+    auto& r = out.messages.emplace_back(received_message{
+        seq, e.loc, e.receive_count, e.first_receive_ms, encode_handle(seq, e), {}});
+    if (!dead_letter_sources_.empty()) {
+      auto src = dead_letter_sources_.find(seq);
+      if (src != dead_letter_sources_.end()) r.dead_letter_source = source_arns_[src->second];
+    }
   }
   if (!out.messages.empty()) log_receives(out.messages, o.now_ms);
   if (out.messages.empty() && o.park_if_empty) waiters_.push_back(o.park_if_empty);
@@ -272,6 +277,15 @@ void queue::erase_locked(uint64_t seq) {
   if (!e) return;
   ctx_.log->release(e->loc.segment);
   messages_.erase(seq);
+  if (!dead_letter_sources_.empty()) dead_letter_sources_.erase(seq);
+}
+
+void queue::note_source_locked(uint64_t seq, std::string_view source_arn) {
+  if (source_arn.empty()) return;
+  // Few distinct sources feed one dead-letter queue: a linear scan finds the interned ARN.
+  auto it = std::find(source_arns_.begin(), source_arns_.end(), source_arn);
+  if (it == source_arns_.end()) it = source_arns_.insert(source_arns_.end(), std::string(source_arn));
+  dead_letter_sources_[seq] = static_cast<uint32_t>(it - source_arns_.begin());
 }
 
 queue::delete_result queue::delete_messages(std::span<const std::string_view> handles) {
@@ -474,11 +488,21 @@ std::optional<message_entry> queue::take(uint64_t seq) {
   auto e = messages_.get(seq);
   if (!e) return std::nullopt;
   messages_.erase(seq);
+  if (!dead_letter_sources_.empty()) dead_letter_sources_.erase(seq);
   return e;
 }
 
-void queue::adopt(uint64_t seq, message_entry e, int64_t now_ms) {
+bool queue::restore_moved(uint64_t seq, const message_entry& e, std::string_view source_arn) {
   std::lock_guard lock(mu_);
+  max_seq_ = std::max(max_seq_, seq);
+  if (!messages_.insert(seq, e)) return false;
+  note_source_locked(seq, source_arn);
+  return true;
+}
+
+void queue::adopt(uint64_t seq, message_entry e, int64_t now_ms, std::string_view source_arn) {
+  std::lock_guard lock(mu_);
+  note_source_locked(seq, source_arn);
   e.gen = 0;
   e.due_ms = now_ms;
   e.state = message_state::delayed;  // counted by make_ready below
@@ -500,6 +524,7 @@ void queue::clear_locked() {
   messages_.for_each([&](uint64_t, const message_entry& e) { ++refs[e.loc.segment]; });
   for (auto [segment, n] : refs) ctx_.log->release(segment, n);
   messages_.clear();
+  dead_letter_sources_.clear();
   ready_.clear();
   late_expiry_ = {};
   delayed_ = {};

@@ -22,6 +22,7 @@
 #include <queue>
 #include <span>
 #include <string>
+#include <unordered_map>
 #include <variant>
 #include <vector>
 
@@ -45,6 +46,9 @@ struct received_message {
   uint32_t receive_count = 0;
   int64_t first_receive_ms = 0;
   std::array<char, 40> receipt_handle;  // base64 of handle_bytes (no allocation per message)
+  // DeadLetterQueueSourceArn: the queue this message was redriven from, or empty. Points
+  // into the receiving queue's interned ARNs, which live as long as the queue.
+  std::string_view dead_letter_source;
   std::string_view receipt_handle_text() const { return {receipt_handle.data(), 40}; }
 };
 
@@ -157,7 +161,10 @@ class queue {
   void rebuild(int64_t now_ms);
   void forget(uint64_t seq);
   std::optional<message_entry> take(uint64_t seq);
-  void adopt(uint64_t seq, message_entry e, int64_t now_ms);
+  // `source_arn` is the queue it was redriven from (DeadLetterQueueSourceArn).
+  void adopt(uint64_t seq, message_entry e, int64_t now_ms, std::string_view source_arn);
+  // Replay of a dead-letter move: restore() plus the source queue's ARN.
+  bool restore_moved(uint64_t seq, const message_entry& e, std::string_view source_arn);
   void clear();
 
  private:
@@ -172,6 +179,7 @@ class queue {
   void promote_due(int64_t now_ms);
   void make_ready(uint64_t seq, message_entry& e);
   void erase_locked(uint64_t seq);
+  void note_source_locked(uint64_t seq, std::string_view source_arn);
   void clear_locked();  // drops every message and releases its WAL reference
   void wake_waiters(size_t n);
   void log_receives(const std::vector<received_message>& msgs, int64_t now_ms);
@@ -195,6 +203,10 @@ class queue {
   // that became ready out of that order (after a delay, back from flight, moved in from a
   // source queue) wait here by send time (`due_ms` = sent_ms), each at most once.
   min_heap late_expiry_;
+  // Messages redriven into this queue: seq -> index into source_arns_ (interned; a deque,
+  // so views into it stay valid as it grows). Only dead-letter queues fill these.
+  std::unordered_map<uint64_t, uint32_t> dead_letter_sources_;
+  std::deque<std::string> source_arns_;
   min_heap delayed_;
   min_heap inflight_;
   uint64_t n_ready_ = 0, n_inflight_ = 0, n_delayed_ = 0;

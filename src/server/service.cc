@@ -145,7 +145,8 @@ void service::replay_record(uint8_t type, std::span<const char> payload, wal::lo
     auto e = q->take(seq);
     auto dst = by_id_.find(to);
     if (e && dst != by_id_.end()) {
-      if (!dst->second->restore(new_seq, *e)) log_->release(e->loc.segment);
+      if (!dst->second->restore_moved(new_seq, *e, queue_arn(q->name())))
+        log_->release(e->loc.segment);
     } else if (e) {
       log_->release(e->loc.segment);
     }

@@ -991,8 +991,12 @@ class DeadLetterTest(SqsTestCase):
         third = self.sqs.receive_message(QueueUrl=src, WaitTimeSeconds=1)
         self.assertEqual(third.get("Messages", []), [], "moved instead of a third delivery")
         moved = self.sqs.receive_message(QueueUrl=dlq, WaitTimeSeconds=3,
-                                         MessageAttributeNames=["All"])["Messages"]
+                                         MessageAttributeNames=["All"],
+                                         MessageSystemAttributeNames=["DeadLetterQueueSourceArn"]
+                                         )["Messages"]
         self.assertEqual(len(moved), 1)
+        self.assertEqual(moved[0]["Attributes"],
+                         {"DeadLetterQueueSourceArn": self.attrs(src, ["QueueArn"])["QueueArn"]})
         self.assertEqual(moved[0]["MessageId"], sent["MessageId"])
         self.assertEqual(moved[0]["Body"], "poison")
         self.assertEqual(moved[0]["MessageAttributes"], attrs)
