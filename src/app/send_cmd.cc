@@ -102,6 +102,9 @@ result<std::string> resolve_queue(asio::io_context& io, sqs::client& client,
   // all); a queue that does not exist is not.
   auto r = asio::co_spawn(io, client.resolve_queue(queue), asio::use_future).get();
   for (int attempt = 1; !r && r.error().retryable && attempt < 12; ++attempt) {
+    if (attempt == 1)  // say so at once rather than after a minute of silence
+      fmt::print(stderr, "sqsrelay send: queue {}: {}; retrying for up to a minute\n", queue,
+                 r.error().message.empty() ? r.error().code : r.error().message);
     std::this_thread::sleep_for(std::chrono::milliseconds(std::min(50 << attempt, 8000)));
     r = asio::co_spawn(io, client.resolve_queue(queue), asio::use_future).get();
   }
@@ -251,6 +254,17 @@ int run_send(const send_options& o) {
                (*session)->endpoint().url, error);
     shutdown_io();
     return 2;
+  }
+
+  if (!o.dead_letter_queue.empty()) {
+    // A typo here would only show when the first message is refused, perhaps hours in.
+    auto dlq = resolve_queue(io, (*session)->sqs(), o.dead_letter_queue, error);
+    if (!dlq) {
+      fmt::print(stderr, "sqsrelay send: --dead-letter-queue {} at {}: {}\n",
+                 o.dead_letter_queue, (*session)->endpoint().url, error);
+      shutdown_io();
+      return 2;
+    }
   }
 
   sender_options so;

@@ -4,6 +4,7 @@ producer example, against a real `sqsrelay serve` (received with boto3)."""
 
 import json
 import os
+import socket
 import subprocess
 import sys
 import tempfile
@@ -129,6 +130,36 @@ class SendCliTest(unittest.TestCase):
         self.assertEqual(code, 2)
         self.assertIsNone(s)
         self.assertIn("nope", err)
+
+    def test_missing_dead_letter_queue_is_found_before_anything_is_sent(self):
+        name = unique_name("dlq-check")
+        url = self.client.create_queue(QueueName=name)["QueueUrl"]
+        missing = unique_name("no-dlq")
+        code, s, err = self.send(name, "x\n", "--dead-letter-queue", missing)
+        self.assertEqual(code, 2)
+        self.assertIsNone(s)
+        self.assertIn(f"--dead-letter-queue {missing}", err)
+        self.assertIn("QueueDoesNotExist", err)
+        self.assertEqual(receive_all(self.client, url), [], "nothing sent")
+
+    def test_unreachable_endpoint_is_reported_at_once(self):
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]  # nothing listens there
+        cmd = [binary_path(), "send", "--endpoint-url", f"http://127.0.0.1:{port}",
+               "--queue", "q"]
+        proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stderr=subprocess.PIPE)
+        try:
+            proc.stdin.write(b"x\n")
+            proc.stdin.close()
+            first = proc.stderr.readline().decode()  # before the retries run out
+            self.assertIn(f"127.0.0.1:{port}", first)
+            self.assertIn("retrying", first)
+            self.assertIsNone(proc.poll(), "still retrying, not yet given up")
+        finally:
+            proc.kill()
+            proc.wait()
+            proc.stderr.close()
 
     def test_bad_field_spec_is_a_usage_error(self):
         code, _, err = self.send("q", "{}\n", "--attr-field", "novalue")
