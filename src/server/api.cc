@@ -227,10 +227,14 @@ maybe_error parse_message(const json::object& o, const queue_attributes& qa,
                                    "MessageSystemAttributes", sys, buf))
     return e;
   for (auto& s : sys) {
-    if (s.name != "AWSTraceHeader" || s.data_type != "String" || s.binary)
+    if (s.name != "AWSTraceHeader")
       return errors::invalid_parameter_value(fmt::format(
-          "Message system attribute '{}' is not supported: only AWSTraceHeader (String).",
-          s.name));
+          "Message system attribute '{}' is not supported: only AWSTraceHeader.", s.name));
+    if (s.data_type != "String" || s.binary)
+      return errors::invalid_parameter_value(fmt::format(
+          "Message system attribute 'AWSTraceHeader' must have DataType 'String' and a "
+          "StringValue (got DataType '{}').",
+          s.data_type));
     out.m.trace_header = s.value;
     out.m.md5_system = sqs::md5_of_attributes(sys);
   }
@@ -642,6 +646,7 @@ outcome set_queue_attributes(handler_env h) {
   std::vector<std::pair<std::string, std::string>> attrs;
   if (auto e = get_string_map(h.req, "Attributes", attrs)) return fail(*e);
   if (!h.req.if_contains("Attributes")) return fail(errors::missing_parameter("Attributes"));
+  if (auto e = check_attribute_request(attrs, false)) return fail(*e);
   queue_attributes next = q->metadata().attributes;
   for (auto& [k, v] : attrs)
     if (auto e = next.set(k, v)) return fail(*e);

@@ -337,15 +337,24 @@ TEST_F(api_test, list_queues_paginates_with_next_token) {
   EXPECT_FALSE(rest.contains("NextToken"));
 }
 
-TEST_F(api_test, change_visibility_requires_an_in_flight_message) {
+TEST_F(api_test, change_visibility_of_a_message_not_in_flight_succeeds_and_changes_nothing) {
   auto url = create("q");
   send(url, "m");
   auto got = receive(url, 1, 30);
   auto h = got[0].at("ReceiptHandle");
   ok("ChangeMessageVisibility", {{"QueueUrl", url}, {"ReceiptHandle", h}, {"VisibilityTimeout", 0}});
-  EXPECT_EQ(error_code("ChangeMessageVisibility",
-                       {{"QueueUrl", url}, {"ReceiptHandle", h}, {"VisibilityTimeout", 10}}),
-            "MessageNotInflight");
+  ok("ChangeMessageVisibility", {{"QueueUrl", url}, {"ReceiptHandle", h}, {"VisibilityTimeout", 10}});
+  EXPECT_EQ(receive(url).size(), 1u);  // still visible
+}
+
+TEST_F(api_test, an_earlier_receipt_handle_changes_the_visibility_of_the_message_in_flight) {
+  auto url = create("q");
+  send(url, "m");
+  auto first = receive(url, 1, 0)[0].at("ReceiptHandle");
+  ASSERT_EQ(receive(url, 1, 300).size(), 1u);
+  EXPECT_TRUE(receive(url).empty());
+  ok("ChangeMessageVisibility",
+     {{"QueueUrl", url}, {"ReceiptHandle", first}, {"VisibilityTimeout", 0}});
   EXPECT_EQ(receive(url).size(), 1u);
 }
 

@@ -336,13 +336,15 @@ std::optional<sqs::api_error> queue::change_visibility(std::string_view handle, 
                                                        int64_t now_ms) {
   std::lock_guard lock(mu_);
   promote_due(now_ms);
-  uint64_t seq = 0;
-  auto st = resolve_handle(handle, seq);
-  if (st == handle_status::invalid) return sqs::errors::receipt_handle_is_invalid(handle);
+  auto d = decode_handle(handle);
+  if (!d || d->queue_id != id_) return sqs::errors::receipt_handle_is_invalid(handle);
+  uint64_t seq = d->seq;
   auto found = messages_.get(seq);
-  if (!found) return sqs::errors::message_gone_for_visibility(handle);
-  if (st != handle_status::ok || found->state != message_state::inflight)
-    return sqs::errors::message_not_inflight();
+  if (!found || found->tag != d->tag) return sqs::errors::message_gone_for_visibility(handle);
+  // As SQS answers (recorded against AWS in LocalStack's validated suite): any handle of
+  // the message will do, also one from an earlier receive; when the message is not in
+  // flight (its visibility ran out) the call succeeds and changes nothing.
+  if (found->state != message_state::inflight) return std::nullopt;
   message_entry& e = *found;
   // The visibility timeout counts from the receive and cannot pass 12 hours after it.
   if (now_ms + int64_t{timeout_s} * 1000 > e.last_receive_ms + 43200 * 1000LL)

@@ -1,5 +1,6 @@
 #include "server/queue_attributes.h"
 
+#include <algorithm>
 #include <array>
 #include <charconv>
 
@@ -27,6 +28,21 @@ std::optional<sqs::api_error> set_range(int& field, std::string_view name, std::
   return std::nullopt;
 }
 
+// An SQS queue ARN: arn:PARTITION:sqs:REGION:ACCOUNT:NAME.
+bool looks_like_queue_arn(std::string_view arn) {
+  std::array<std::string_view, 6> parts;
+  size_t n = 0;
+  while (n < parts.size()) {
+    auto colon = arn.find(':');
+    parts[n++] = arn.substr(0, colon);
+    if (colon == std::string_view::npos) break;
+    arn.remove_prefix(colon + 1);
+    if (n == parts.size()) return false;  // a seventh part
+  }
+  return n == 6 && parts[0] == "arn" && !parts[1].empty() && parts[2] == "sqs" &&
+         !parts[3].empty() && !parts[4].empty() && !parts[5].empty();
+}
+
 std::optional<sqs::api_error> set_redrive_policy(queue_attributes& a, std::string_view v) {
   if (v.empty()) {
     a.redrive_policy.clear();
@@ -34,26 +50,33 @@ std::optional<sqs::api_error> set_redrive_policy(queue_attributes& a, std::strin
     a.max_receive_count = 0;
     return std::nullopt;
   }
+  // SQS's wording: InvalidParameterValue, the policy echoed as sent, then the reason.
+  auto invalid = [&](std::string_view reason) {
+    return sqs::errors::invalid_parameter_value(fmt::format(
+        "Value {} for parameter RedrivePolicy is invalid. Reason: {}", v.substr(0, 1024), reason));
+  };
   boost::system::error_code ec;
   auto j = boost::json::parse(v, ec);
-  if (ec || !j.is_object())
-    return sqs::errors::invalid_attribute_value("RedrivePolicy", "Invalid JSON.");
+  if (ec || !j.is_object()) return invalid("Redrive policy is not a valid JSON map.");
   auto& o = j.as_object();
+  for (const auto& kv : o)
+    if (kv.key() != "deadLetterTargetArn" && kv.key() != "maxReceiveCount")
+      return invalid("Only following attributes are supported: [deadLetterTargetArn, "
+                     "maxReceiveCount].");
   auto* arn = o.if_contains("deadLetterTargetArn");
   auto* count = o.if_contains("maxReceiveCount");
-  if (!arn || !arn->is_string())
-    return sqs::errors::invalid_attribute_value(
-        "RedrivePolicy", "Redrive policy does not contain mandatory attribute: deadLetterTargetArn.");
-  int n = 10;
-  if (count) {
-    std::optional<int> parsed;
-    if (count->is_int64()) parsed = static_cast<int>(count->as_int64());
-    if (count->is_string()) parsed = parse_int(count->as_string());
-    if (!parsed || *parsed < 1 || *parsed > 1000)
-      return sqs::errors::invalid_attribute_value(
-          "RedrivePolicy", "Value for maxReceiveCount must be an integer from 1 to 1000.");
-    n = *parsed;
-  }
+  if (!arn) return invalid("Redrive policy does not contain mandatory attribute: deadLetterTargetArn.");
+  if (!count) return invalid("Redrive policy does not contain mandatory attribute: maxReceiveCount.");
+  if (!arn->is_string() || !looks_like_queue_arn(arn->as_string()))
+    return invalid("Invalid value for deadLetterTargetArn.");
+  std::optional<int> parsed;
+  if (count->is_int64()) parsed = static_cast<int>(std::clamp<int64_t>(count->as_int64(), -1, 1001));
+  if (count->is_string()) parsed = parse_int(count->as_string());
+  if (!parsed || *parsed < 1 || *parsed > 1000)
+    return invalid(fmt::format(
+        "Invalid value for maxReceiveCount: {}, valid values are from 1 to 1000 both inclusive.",
+        count->is_string() ? std::string(count->as_string()) : boost::json::serialize(*count)));
+  int n = *parsed;
   a.dead_letter_target_arn = std::string(arn->as_string());
   a.max_receive_count = n;
   a.redrive_policy = fmt::format(R"({{"deadLetterTargetArn":"{}","maxReceiveCount":{}}})",
@@ -132,13 +155,25 @@ std::optional<sqs::api_error> queue_attributes::set(std::string_view name, std::
     sqs_managed_sse_enabled = v == "true";
     return std::nullopt;
   }
-  if (name == "FifoQueue" || name == "ContentBasedDeduplication" ||
-      name == "DeduplicationScope" || name == "FifoThroughputLimit") {
-    if (name == "FifoQueue" && v == "false") return std::nullopt;
-    return sqs::errors::unsupported_operation(fmt::format(
-        "FIFO queues are not supported by this server yet (attribute {}).", name));
-  }
+  // FifoQueue=false at creation is a standard queue (check_attribute_request); FIFO-only
+  // attributes are unknown on a standard queue, as on SQS.
+  if (name == "FifoQueue" && v == "false") return std::nullopt;
   return sqs::errors::invalid_attribute_name(name);
+}
+
+std::optional<sqs::api_error> check_attribute_request(
+    const std::vector<std::pair<std::string, std::string>>& attrs, bool creating) {
+  bool kms = false, sqs_sse = false;
+  for (const auto& [k, v] : attrs) {
+    if (k == "FifoQueue" && !creating) return sqs::errors::invalid_attribute_name(k);
+    kms = kms || (k == "KmsMasterKeyId" && !v.empty());
+    sqs_sse = sqs_sse || (k == "SqsManagedSseEnabled" && v == "true");
+  }
+  if (kms && sqs_sse)
+    return sqs::api_error{"InvalidAttributeName", "InvalidAttributeName", 400, true,
+                          "You can use one type of server-side encryption (SSE) at one time. "
+                          "You can either enable KMS SSE or SQS SSE."};
+  return std::nullopt;
 }
 
 std::optional<std::string> queue_attributes::get(std::string_view name) const {

@@ -8,6 +8,8 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 #include "sqs/errors.h"
 
@@ -36,6 +38,12 @@ struct queue_attributes {
   // Every settable attribute GetQueueAttributes(All) shows, in AWS's order.
   std::map<std::string, std::string> settable() const;
 };
+
+// Checks that need the whole request (CreateQueue, SetQueueAttributes): KMS and
+// SQS-managed encryption at once is refused, as SQS does. `creating` allows FifoQueue=false
+// (a standard queue spelled out); on SetQueueAttributes FifoQueue is unknown, as on SQS.
+std::optional<sqs::api_error> check_attribute_request(
+    const std::vector<std::pair<std::string, std::string>>& attrs, bool creating);
 
 // True for the names GetQueueAttributes accepts (settable and read-only).
 bool known_attribute_name(std::string_view name);

@@ -197,9 +197,15 @@ service::create_result service::create_queue(
     std::string_view name, const std::vector<std::pair<std::string, std::string>>& attrs,
     const std::map<std::string, std::string>& tags) {
   for (auto& [k, v] : attrs)
-    if (k == "FifoQueue" && v == "true")
+    if (k == "FifoQueue" && v == "true") {
+      if (!name.ends_with(".fifo"))
+        return sqs::errors::invalid_parameter_value(
+            "The name of a FIFO queue can only include alphanumeric characters, hyphens, or "
+            "underscores, must end with .fifo suffix and be 1 to 80 in length.");
       return sqs::errors::unsupported_operation(
           "FIFO queues are not supported by this server yet.");
+    }
+  if (auto err = check_attribute_request(attrs, true)) return *err;
   if (!valid_queue_name(name))
     return sqs::errors::invalid_parameter_value(
         "Can only include alphanumeric characters, hyphens, or underscores. 1 to 80 in length");

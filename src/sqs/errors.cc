@@ -53,10 +53,6 @@ api_error receipt_handle_is_invalid(std::string_view handle) {
               fmt::format("The input receipt handle \"{}\" is not a valid receipt handle.",
                           handle.substr(0, 256)));
 }
-api_error message_not_inflight() {
-  return make("MessageNotInflight", "AWS.SimpleQueueService.MessageNotInflight", 400,
-              "Message does not exist or is not available for visibility timeout change.");
-}
 api_error message_gone_for_visibility(std::string_view handle) {
   return same("InvalidParameterValue", 400,
               fmt::format("Value {} for parameter ReceiptHandle is invalid. Reason: Message does "

@@ -27,7 +27,6 @@ api_error missing_parameter(std::string_view name);
 api_error invalid_action(std::string_view action);
 api_error unsupported_operation(std::string message);
 api_error receipt_handle_is_invalid(std::string_view handle);
-api_error message_not_inflight();
 api_error message_gone_for_visibility(std::string_view handle);
 api_error purge_in_progress(std::string_view queue_name);
 api_error too_many_entries(size_t sent);

@@ -1,6 +1,10 @@
 #include "sqs/message.h"
 
+#include <locale.h>
+#include <wctype.h>
+
 #include <algorithm>
+#include <cctype>
 #include <cstdint>
 #include <vector>
 
@@ -48,9 +52,20 @@ bool valid_attribute_name(std::string_view n) {
     return true;
   };
   if (lower_prefix("aws.") || lower_prefix("amazon.")) return false;
-  return std::all_of(n.begin(), n.end(), [](char c) {
-    return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-' || c == '.';
-  });
+  // SQS takes letters and digits of any script ("attr.1øßä"), not other symbols ("§").
+  // glibc's built-in C.UTF-8 locale classifies code points; no other library needed.
+  static const locale_t utf8 = newlocale(LC_CTYPE_MASK, "C.UTF-8", locale_t{});
+  for (size_t i = 0; i < n.size();) {
+    auto c = static_cast<unsigned char>(n[i]);
+    if (c < 0x80) {
+      if (!std::isalnum(c) && c != '_' && c != '-' && c != '.') return false;
+      ++i;
+      continue;
+    }
+    int32_t cp = next_code_point(n, i);
+    if (cp < 0 || utf8 == locale_t{} || !iswalnum_l(static_cast<wint_t>(cp), utf8)) return false;
+  }
+  return true;
 }
 
 // The base type of a data type ("Number.float" -> "Number"), or empty when unsupported.
@@ -171,7 +186,11 @@ std::optional<api_error> validate_attributes(std::span<const attribute_view> att
           "following supported type prefixes: Binary, Number, String.",
           a.name));
     bool want_binary = base == "Binary";
-    if (a.binary != want_binary || a.value.empty())
+    if (a.binary == want_binary && a.value.empty())  // AWS's wording
+      return errors::invalid_parameter_value(fmt::format(
+          "Message (user) attribute '{}' must contain a non-empty value of type '{}'.", a.name,
+          base));
+    if (a.binary != want_binary)
       return errors::invalid_parameter_value(fmt::format(
           "The message attribute '{}' with type '{}' must use field '{}'.", a.name,
           base, want_binary ? "Binary" : "String"));
@@ -215,7 +234,7 @@ md5_digest md5_of_attributes(std::span<const attribute_view> attrs) {
 
 bool attribute_name_selected(std::string_view name, std::span<const std::string_view> filter) {
   for (auto f : filter) {
-    if (f == "All" || f == ".*" || f == name) return true;
+    if (f == "All" || f == ".*" || f == "*" || f == name) return true;
     // "bar.*" selects every name starting with "bar" (as SQS does: "Hel.*" selects "Hello").
     if (f.size() >= 2 && f.substr(f.size() - 2) == ".*" &&
         name.substr(0, f.size() - 2) == f.substr(0, f.size() - 2))

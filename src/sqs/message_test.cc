@@ -31,6 +31,23 @@ TEST(message, prefix_filters_select_names_by_prefix) {
   EXPECT_FALSE(attribute_name_selected("General", f));
   std::vector<std::string_view> all = {"All"};
   EXPECT_TRUE(attribute_name_selected("x", all));
+  std::vector<std::string_view> star = {"*"};  // AWS answers every attribute for "*" too
+  EXPECT_TRUE(attribute_name_selected("x", star));
+  std::vector<std::string_view> other = {"y"};
+  EXPECT_FALSE(attribute_name_selected("x", other));
+}
+
+TEST(message, attribute_names_take_letters_and_digits_of_any_script) {
+  for (std::string_view name : {"attr.1\xc3\xb8\xc3\x9f\xc3\xa4", "\xe4\xb8\xad\xe6\x96\x87", "a-b_c.d"}) {
+    std::vector<attribute_view> a = {{name, "String", "v", false}};
+    EXPECT_FALSE(validate_attributes(a)) << name;
+  }
+  // A section sign, a superscript two, an emoji, a line separator, broken UTF-8.
+  for (std::string_view name : {"a\xc2\xa7", "a\xc2\xb2", "a\xf0\x9f\x98\x80", "a\xe2\x80\xa8",
+                                "a\xc3", "a!b"}) {
+    std::vector<attribute_view> a = {{name, "String", "v", false}};
+    EXPECT_TRUE(validate_attributes(a)) << name;
+  }
 }
 
 TEST(message, attribute_validation_follows_sqs_rules) {
@@ -44,7 +61,9 @@ TEST(message, attribute_validation_follows_sqs_rules) {
   std::vector<attribute_view> num = {{"a", "Number", "12abc", false}};
   EXPECT_TRUE(validate_attributes(num));
   std::vector<attribute_view> empty = {{"a", "String", "", false}};
-  EXPECT_TRUE(validate_attributes(empty));
+  auto e = validate_attributes(empty);
+  ASSERT_TRUE(e);
+  EXPECT_EQ(e->message, "Message (user) attribute 'a' must contain a non-empty value of type 'String'.");
   std::vector<attribute_view> many(11, attribute_view{"a", "String", "v", false});
   EXPECT_TRUE(validate_attributes(many));
 }

@@ -194,6 +194,26 @@ class QueueLifecycleTest(SqsTestCase):
         self.assertSqsError(self.raw.create_queue, "AWS.SimpleQueueService.UnsupportedOperation",
                             shape="UnsupportedOperation", QueueName=unique_name("f") + ".fifo",
                             Attributes={"FifoQueue": "true"})
+        # What SQS answers whether or not it supports FIFO queues:
+        self.assertSqsError(self.raw.create_queue, "InvalidParameterValue",
+                            QueueName=unique_name("nosuffix"), Attributes={"FifoQueue": "true"})
+        _, url = self.create_queue("std")
+        for name in ("FifoQueue", "ContentBasedDeduplication"):
+            with self.assertRaises(ClientError) as cm:
+                self.raw.set_queue_attributes(QueueUrl=url, Attributes={name: "true"})
+            self.assertEqual(cm.exception.response["Error"]["Code"], "InvalidAttributeName")
+            self.assertEqual(cm.exception.response["Error"]["Message"], f"Unknown Attribute {name}.")
+
+    def test_kms_and_sqs_managed_encryption_exclude_each_other(self):
+        _, url = self.create_queue("sse")
+        with self.assertRaises(ClientError) as cm:
+            self.raw.set_queue_attributes(QueueUrl=url, Attributes={
+                "KmsMasterKeyId": "testKeyId", "SqsManagedSseEnabled": "true"})
+        self.assertEqual(cm.exception.response["Error"]["Code"], "InvalidAttributeName")
+        self.assertIn("either enable KMS SSE or SQS SSE", cm.exception.response["Error"]["Message"])
+        self.assertSqsError(self.raw.create_queue, "InvalidAttributeName",
+                            QueueName=unique_name("sse2"), Attributes={
+                                "KmsMasterKeyId": "k", "SqsManagedSseEnabled": "true"})
 
     def test_create_queue_attribute_ranges(self):
         out_of_range = {
@@ -609,6 +629,7 @@ class MessageTest(SqsTestCase):
         cases = [
             (["All"], attrs),
             ([".*"], attrs),
+            (["*"], attrs),  # AWS answers every attribute here too (LocalStack's AWS snapshot)
             (["Hello", "General"], {k: attrs[k] for k in ("Hello", "General")}),
             (["Foo", "Hello"], {"Hello": attrs["Hello"]}),
             (["Hel.*"], {k: attrs[k] for k in ("Hello", "Help.Me")}),
@@ -631,6 +652,15 @@ class MessageTest(SqsTestCase):
         ok = {"DataType": "String", "StringValue": "v"}
         ten = {f"a{i}": ok for i in range(10)}
         self.sqs.send_message(QueueUrl=url, MessageBody="ten is fine", MessageAttributes=ten)
+        # Letters of any script are alphanumeric to SQS (AWS-validated in LocalStack's suite).
+        self.sqs.send_message(QueueUrl=url, MessageBody="x",
+                              MessageAttributes={"attr.1øßä": ok, "中文": ok})
+        with self.assertRaises(ClientError) as cm:
+            self.raw.send_message(QueueUrl=url, MessageBody="x", MessageAttributes={
+                "ErrorDetails": {"DataType": "String", "StringValue": ""}})
+        self.assertEqual(cm.exception.response["Error"]["Message"],  # SQS's words
+                         "Message (user) attribute 'ErrorDetails' must contain a non-empty value "
+                         "of type 'String'.")
         bad_sets = {
             "eleven attributes": {f"a{i}": ok for i in range(11)},
             "AWS. prefix": {"AWS.reserved": ok},
@@ -640,6 +670,7 @@ class MessageTest(SqsTestCase):
             "double dot": {"a..b": ok},
             "space in name": {"bad name": ok},
             "punctuation in name": {"bad!name": ok},
+            "section sign in name": {"bad§name": ok},
             "name over 256 chars": {"L" * 257: ok},
             "empty string value": {"e": {"DataType": "String", "StringValue": ""}},
             "unknown type": {"t": {"DataType": "Invalid", "StringValue": "v"}},
@@ -651,7 +682,7 @@ class MessageTest(SqsTestCase):
             with self.subTest(what):
                 self.assertSqsError(self.raw.send_message, "InvalidParameterValue", QueueUrl=url,
                                     MessageBody="x", MessageAttributes=attrs)
-        self.wait_for_counts(url, Messages=1)
+        self.wait_for_counts(url, Messages=2)
 
     def test_maximum_message_size_default_1mib(self):
         _, url = self.create_queue("big")
@@ -849,12 +880,16 @@ class VisibilityTest(SqsTestCase):
         m = self.sqs.receive_message(QueueUrl=url, VisibilityTimeout=1,
                                      WaitTimeSeconds=1)["Messages"][0]
         time.sleep(1.5)  # visible again, not received since
-        self.assertSqsError(self.raw.change_message_visibility,
-                            "AWS.SimpleQueueService.MessageNotInflight",
-                            shape="MessageNotInflight", QueueUrl=url,
-                            ReceiptHandle=m["ReceiptHandle"], VisibilityTimeout=30)
-        self.assertEqual(len(self.sqs.receive_message(QueueUrl=url).get("Messages", [])), 1,
-                         "the rejected change did not hide the message")
+        # SQS answers 200 and changes nothing (recorded against AWS in LocalStack's suite).
+        self.sqs.change_message_visibility(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"],
+                                           VisibilityTimeout=30)
+        again = self.sqs.receive_message(QueueUrl=url, VisibilityTimeout=0).get("Messages", [])
+        self.assertEqual(len(again), 1, "the change did not hide the message")
+        # A handle from an earlier receive still changes the message in flight.
+        self.sqs.receive_message(QueueUrl=url, VisibilityTimeout=300)
+        self.sqs.change_message_visibility(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"],
+                                           VisibilityTimeout=0)
+        self.assertEqual(len(self.sqs.receive_message(QueueUrl=url).get("Messages", [])), 1)
 
     def test_change_visibility_errors(self):
         _, url = self.create_queue("cmverr")
@@ -1046,9 +1081,28 @@ class DeadLetterTest(SqsTestCase):
         _, src = self.create_queue("rpv")
         # Recorded from real SQS: "Value {...} for parameter RedrivePolicy is invalid. Reason:
         # Invalid value for deadLetterTargetArn."
-        self.assertSqsError(self.raw.set_queue_attributes, "InvalidParameterValue", QueueUrl=src,
-                            Attributes={"RedrivePolicy": json.dumps(
-                                {"deadLetterTargetArn": "dummy", "maxReceiveCount": 42})})
+        dummy = json.dumps({"deadLetterTargetArn": "dummy", "maxReceiveCount": 42})
+        with self.assertRaises(ClientError) as cm:
+            self.raw.set_queue_attributes(QueueUrl=src, Attributes={"RedrivePolicy": dummy})
+        self.assertEqual(cm.exception.response["Error"]["Code"], "InvalidParameterValue")
+        self.assertEqual(cm.exception.response["Error"]["Message"],
+                         f"Value {dummy} for parameter RedrivePolicy is invalid. Reason: "
+                         "Invalid value for deadLetterTargetArn.")
+        _, dlq = self.create_queue("rpv-dlq")
+        arn = self.attrs(dlq, ["QueueArn"])["QueueArn"]
+        # AWS-validated in LocalStack's suite: each is InvalidParameterValue.
+        for policy in ({"deadLetterTargetArn": arn}, {"maxReceiveCount": "42"},
+                       {"deadLetterTargetArn": arn, "maxReceiveCount": "invalid"},
+                       {"deadLetterTargetArn": arn, "maxReceiveCount": 0},
+                       {"deadLetterTargetArn": arn, "maxReceiveCount": 1001},
+                       {"deadLetterTargetArn": arn, "maxReceiveCount": 5, "extra": 1}):
+            self.assertSqsError(self.raw.set_queue_attributes, "InvalidParameterValue",
+                                QueueUrl=src, Attributes={"RedrivePolicy": json.dumps(policy)})
+        self.assertEqual(self.attrs(src, ["All"]).get("RedrivePolicy"), None, "nothing was set")
+        self.sqs.set_queue_attributes(QueueUrl=src, Attributes={"RedrivePolicy": json.dumps(
+            {"deadLetterTargetArn": arn, "maxReceiveCount": "42"})})
+        self.assertEqual(json.loads(self.attrs(src, ["RedrivePolicy"])["RedrivePolicy"]),
+                         {"deadLetterTargetArn": arn, "maxReceiveCount": 42})
         with self.assertRaises(ClientError) as cm:
             self.raw.set_queue_attributes(QueueUrl=src, Attributes={"RedrivePolicy": json.dumps(
                 {"deadLetterTargetArn": self.server.queue_arn(unique_name("ghost")),
