@@ -39,10 +39,16 @@ http::response make_response(int status, std::string_view content_type, std::str
 }
 
 http::response error_response(protocol p, const api_error& e, std::string_view request_id) {
-  if (p == protocol::query)
+  if (p == protocol::query) {
+    // SQS's Query protocol words this one error its own way (recorded against AWS).
+    std::string_view message = e.message;
+    if (e.query_code == "AWS.SimpleQueueService.NonExistentQueue" &&
+        message == "The specified queue does not exist.")
+      message = "The specified queue does not exist for this wsdl version.";
     return make_response(e.http_status, "text/xml",
-                         sqs::query_error_xml(e.sender_fault, e.query_code, e.message, request_id),
+                         sqs::query_error_xml(e.sender_fault, e.query_code, message, request_id),
                          request_id);
+  }
   json::object body{{"__type", "com.amazonaws.sqs#" + e.type}, {"message", e.message}};
   auto res = make_response(e.http_status, json_content_type, json::serialize(body), request_id);
   res.set("x-amzn-query-error",
@@ -265,6 +271,16 @@ asio::awaitable<http::response> frontend::handle(http::request req, http::peer_i
   }
   auto& dec = std::get<decoded>(d);
   (proto == protocol::json ? stats_.json_requests : stats_.query_requests) += 1;
+  // A queue URL takes queue actions only; SQS refuses the endpoint-wide ones there.
+  if (proto == protocol::query && (dec.action == "CreateQueue" || dec.action == "ListQueues") &&
+      path.find('/', 1) != std::string_view::npos && path.find('/', 1) + 1 < path.size()) {
+    stats_.malformed_requests += 1;
+    co_return error_response(
+        proto,
+        api_error{"InvalidAction", "InvalidAction", 400, true,
+                  fmt::format("The action {} is not valid for this endpoint.", dec.action)},
+        request_id);
+  }
 
   request_context ctx;
   ctx.host = std::string(header(req, "Host"));

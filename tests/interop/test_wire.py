@@ -203,7 +203,26 @@ class QueryProtocolTest(WireTestCase):
 
     def test_error_response(self):
         r = query_call({"Action": "GetQueueUrl", "QueueName": unique_name("absent")})
-        self.assertQueryError(r, "AWS.SimpleQueueService.NonExistentQueue")
+        err = self.assertQueryError(r, "AWS.SimpleQueueService.NonExistentQueue")
+        # SQS's Query wording (recorded against AWS); the JSON protocol says it without "for
+        # this wsdl version".
+        self.assertEqual(err.findtext(Q + "Message"),
+                         "The specified queue does not exist for this wsdl version.")
+        r = json_call("GetQueueUrl", {"QueueName": unique_name("absent")})
+        self.assertEqual(r.json()["message"], "The specified queue does not exist.")
+
+    def test_endpoint_actions_are_refused_on_a_queue_url(self):
+        name, url = self.create_queue("endpoint-only")
+        for action, extra in (("ListQueues", {}), ("CreateQueue", {"QueueName": "x" + name})):
+            for method in ("GET", "POST"):
+                err = self.assertQueryError(query_call({"Action": action, **extra}, url=url,
+                                                       method=method), "InvalidAction")
+                self.assertEqual(err.findtext(Q + "Message"),
+                                 f"The action {action} is not valid for this endpoint.")
+        self.assertEqual(json_call("GetQueueUrl", {"QueueName": "x" + name}).status_code, 400,
+                         "nothing was created")
+        r = query_call({"Action": "GetQueueUrl", "QueueName": name}, url=url)
+        self.assertEqual(r.status_code, 200, r.text)
 
     def test_invalid_action_and_missing_parameter(self):
         _, url = self.create_queue()
