@@ -49,7 +49,12 @@ http::response error_response(protocol p, const api_error& e, std::string_view r
                          sqs::query_error_xml(e.sender_fault, e.query_code, message, request_id),
                          request_id);
   }
-  json::object body{{"__type", "com.amazonaws.sqs#" + e.type}, {"message", e.message}};
+  // Two unmodelled errors carry another shape name in SQS's JSON answers (recorded against
+  // AWS); SDKs read the code from x-amzn-query-error either way.
+  std::string_view type = e.type == "InvalidParameterValue" ? "InvalidParameterValueException"
+                          : e.type == "MissingParameter"    ? "MissingRequiredParameterException"
+                                                            : std::string_view(e.type);
+  json::object body{{"__type", fmt::format("com.amazonaws.sqs#{}", type)}, {"message", e.message}};
   auto res = make_response(e.http_status, json_content_type, json::serialize(body), request_id);
   res.set("x-amzn-query-error",
           fmt::format("{};{}", e.query_code, e.sender_fault ? "Sender" : "Receiver"));

@@ -130,6 +130,12 @@ class JsonProtocolTest(WireTestCase):
                 self.assertEqual(r.headers.get("x-amzn-query-error"), f"{legacy};Sender", r.text)
                 self.assertTrue(r.json().get("__type", "").startswith("com.amazonaws.sqs#"),
                                 r.text)
+        # Unmodelled errors: the shape names SQS sends (LocalStack's AWS-recorded snapshots).
+        r = json_call("ReceiveMessage", {"QueueUrl": url, "MaxNumberOfMessages": 11})
+        self.assertEqual(r.json()["__type"], "com.amazonaws.sqs#InvalidParameterValueException")
+        r = json_call("SendMessage", {"QueueUrl": url})
+        self.assertEqual(r.headers.get("x-amzn-query-error"), "MissingParameter;Sender")
+        self.assertEqual(r.json()["__type"], "com.amazonaws.sqs#MissingRequiredParameterException")
 
     def test_unknown_operation(self):
         # AWS's common errors name InvalidAction (400) for an unknown action; JSON services
