@@ -215,10 +215,12 @@ maybe_error parse_message(const json::object& o, const queue_attributes& qa,
         "Value for parameter MessageGroupId is invalid. Reason: MessageGroupId can contain "
         "only alphanumeric characters and punctuation, 1 to 128 of them.");
   out.m.group_id = group;
-  if (o.if_contains("MessageDeduplicationId"))
-    return errors::invalid_parameter_value(
-        "The request includes a parameter that is not valid for this queue type: "
-        "MessageDeduplicationId.");
+  if (auto* dedup = o.if_contains("MessageDeduplicationId"))  // SQS's words, its typo too
+    return errors::invalid_parameter_value(fmt::format(
+        "Value {} for parameter MessageDeduplicationId is invalid. Reason: The request include "
+        "parameter that is not valid for this queue type.",
+        dedup->is_string() ? std::string_view(dedup->get_string()).substr(0, 128)
+                           : std::string_view("(not a string)")));
   if (auto e = parse_attribute_map(o.if_contains("MessageAttributes"), "MessageAttributes",
                                    out.attrs, buf))
     return e;

@@ -204,6 +204,16 @@ class QueueLifecycleTest(SqsTestCase):
             self.assertEqual(cm.exception.response["Error"]["Code"], "InvalidAttributeName")
             self.assertEqual(cm.exception.response["Error"]["Message"], f"Unknown Attribute {name}.")
 
+    def test_fifo_only_message_parameters_are_refused_on_standard_queues(self):
+        _, url = self.create_queue("nodedup")
+        with self.assertRaises(ClientError) as cm:
+            self.raw.send_message(QueueUrl=url, MessageBody="x", MessageDeduplicationId="d1")
+        self.assertEqual(cm.exception.response["Error"]["Code"], "InvalidParameterValue")
+        self.assertEqual(cm.exception.response["Error"]["Message"],
+                         "Value d1 for parameter MessageDeduplicationId is invalid. Reason: The "
+                         "request include parameter that is not valid for this queue type.")
+        self.wait_for_counts(url, Messages=0)
+
     def test_kms_and_sqs_managed_encryption_exclude_each_other(self):
         _, url = self.create_queue("sse")
         with self.assertRaises(ClientError) as cm:
