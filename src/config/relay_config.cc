@@ -8,7 +8,9 @@
 #include <fstream>
 #include <set>
 #include <sstream>
+#include <tuple>
 
+#include "sources/http_ingest/access_policy.h"
 #include "sources/http_ingest/http_ingest.h"
 
 namespace sqsrelay::config {
@@ -528,60 +530,116 @@ std::optional<relay_config> load_string(std::string_view text, std::string name,
   }
   if (r.failed()) return std::nullopt;
 
-  // Cross-checks, each pointing at the line of what is wrong.
+  // Cross-checks, each pointing at the line of what is wrong: the key's own line when the
+  // file has it (else the table's), found again in the parsed document.
+  auto key_at = [](const toml::table* t, std::string_view key, toml::source_region fallback) {
+    const toml::node* n = t ? t->get(key) : nullptr;
+    return n ? n->source() : fallback;
+  };
+  // For free-text errors: the first key of the table named in the message.
+  auto locate = [&](const toml::table* t, const key_path& path, std::string_view message,
+                    toml::source_region fallback) -> std::pair<toml::source_region, key_path> {
+    if (t)
+      for (const auto& [k, v] : *t)
+        if (message.find(k.str()) != std::string_view::npos) return {v.source(), path.child(k.str())};
+    return {fallback, path};
+  };
+  const toml::array* http_tables = root["sources"]["http"].as_array();
   std::set<std::string> names, listens;
   for (size_t i = 0; i < c.http_sources.size(); ++i) {
     auto& s = c.http_sources[i];
     key_path path = top.child("sources").child("http").index(i);
+    const toml::table* ht =
+        http_tables && i < http_tables->size() ? (*http_tables)[i].as_table() : nullptr;
     toml::source_region at;
     at.begin.line = s.line;
     at.begin.column = 1;
     if (!names.insert(s.name).second) {
-      r.fail(at, path.child("name"), fmt::format("source name '{}' is used twice", s.name));
+      r.fail(key_at(ht, "name", at), path.child("name"),
+             fmt::format("source name '{}' is used twice", s.name));
       return std::nullopt;
     }
     std::string e;
     auto listen = parse_listen(s.listen, e);
     if (!listen) {
-      r.fail(at, path.child("listen"), e);
+      r.fail(key_at(ht, "listen", at), path.child("listen"), e);
       return std::nullopt;
     }
     if (!listens.insert(s.listen).second) {
-      r.fail(at, path.child("listen"), fmt::format("'{}' is used by two sources", s.listen));
+      r.fail(key_at(ht, "listen", at), path.child("listen"),
+             fmt::format("'{}' is used by two sources", s.listen));
       return std::nullopt;
     }
     if (auto te = load_tokens(s)) {
-      r.fail(at, path, *te);
+      std::string_view key = te->starts_with("tokens_env") ? "tokens_env" : "tokens_file";
+      r.fail(key_at(ht, key, at), path.child(key), *te);
       return std::nullopt;
     }
+    for (std::string_view key : {"allow_cidrs", "trusted_proxies"}) {
+      const auto& list = key == "allow_cidrs" ? s.allow_cidrs : s.trusted_proxies;
+      const toml::array* arr = ht ? (*ht)[key].as_array() : nullptr;
+      for (size_t k = 0; k < list.size(); ++k) {
+        std::string ce;
+        if (sources::parse_cidr(list[k], ce)) continue;
+        auto where = arr && k < arr->size() ? (*arr)[k].source() : key_at(ht, key, at);
+        r.fail(where, path.child(key).index(k), ce);
+        return std::nullopt;
+      }
+    }
     if (auto be = sources::http_ingest::check_bind(listen->host, s, s.allow_insecure)) {
-      r.fail(at, path.child("listen"), *be);
+      r.fail(key_at(ht, "listen", at), path.child("listen"), *be);
       return std::nullopt;
     }
     if (!c.endpoint(s.default_endpoint)) {
-      r.fail(at, path.child("default_endpoint"),
+      r.fail(key_at(ht, "default_endpoint", at), path.child("default_endpoint"),
              fmt::format("no endpoint named '{}'", s.default_endpoint));
       return std::nullopt;
     }
+    auto fail_listener = [&](const std::string& ve) {
+      const toml::table* qro = ht ? (*ht)["queue_route_options"].as_table() : nullptr;
+      auto [where, key] = locate(qro, path.child("queue_route_options"), ve, at);
+      if (key.text == path.child("queue_route_options").text)
+        std::tie(where, key) = locate(ht, path, ve, at);
+      r.fail(where, key, ve);
+    };
+    http_source_config bare = s;  // the listener's own options first, then each route
+    bare.routes.clear();
+    if (auto ve = sources::http_ingest::validate(bare)) {
+      fail_listener(*ve);
+      return std::nullopt;
+    }
+    const toml::array* route_tables = ht ? (*ht)["routes"].as_array() : nullptr;
     std::set<std::string> paths;
     for (size_t j = 0; j < s.route_configs.size(); ++j) {
       const auto& rc = s.route_configs[j];
       toml::source_region rat;
       rat.begin.line = rc.line;
       rat.begin.column = 1;
+      const toml::table* rt =
+          route_tables && j < route_tables->size() ? (*route_tables)[j].as_table() : nullptr;
       auto rp = path.child("routes").index(j);
       if (!paths.insert(rc.path).second) {
-        r.fail(rat, rp.child("path"), fmt::format("route '{}' is declared twice", rc.path));
+        r.fail(key_at(rt, "path", rat), rp.child("path"),
+               fmt::format("route '{}' is declared twice", rc.path));
         return std::nullopt;
       }
       if (!c.endpoint(rc.endpoint)) {
-        r.fail(rat, rp.child("endpoint"), fmt::format("no endpoint named '{}'", rc.endpoint));
+        r.fail(key_at(rt, "endpoint", rat), rp.child("endpoint"),
+               fmt::format("no endpoint named '{}'", rc.endpoint));
+        return std::nullopt;
+      }
+      // This route alone through the listener's checks: an error is then this route's.
+      http_source_config one = s;
+      one.routes = {rc};
+      if (auto ve = sources::http_ingest::validate(one)) {
+        auto [where, key] = locate(rt, rp, *ve, rat);
+        r.fail(where, key, *ve);
         return std::nullopt;
       }
       s.routes.push_back(rc);
     }
     if (auto ve = sources::http_ingest::validate(s)) {
-      r.fail(at, path, *ve);
+      fail_listener(*ve);
       return std::nullopt;
     }
     // validate() normalized the routes' field names; keep route_configs in step.

@@ -231,7 +231,7 @@ queue = "a"
 path = "/flespi"
 queue = "b"
 )");
-  EXPECT_EQ(err.line, 5u);
+  EXPECT_EQ(err.line, 6u);  // the second route's path line
   EXPECT_EQ(err.key, "sources.http[0].routes[1].path");
   EXPECT_EQ(err.message, "route '/flespi' is declared twice");
 }
@@ -261,15 +261,37 @@ TEST(RelayConfig, IngestValidationErrorsNameTheSource) {
   auto err = error_of(R"([[sources.http]]
 allow_cidrs = ["10.0.0.0/40"]
 )");
-  EXPECT_EQ(err.line, 1u);
-  EXPECT_EQ(err.key, "sources.http[0]");
+  EXPECT_EQ(err.line, 2u);  // the element's own line and column
+  EXPECT_EQ(err.column, 16u);
+  EXPECT_EQ(err.key, "sources.http[0].allow_cidrs[0]");
   EXPECT_NE(err.message.find("'10.0.0.0/40'"), std::string::npos) << err.message;
   err = error_of(R"([[sources.http]]
+trusted_proxies = ["10.0.0.1",
+  "nonsense"]
+)");
+  EXPECT_EQ(err.line, 3u);
+  EXPECT_EQ(err.key, "sources.http[0].trusted_proxies[1]");
+  err = error_of(R"([[sources.http]]
+[[sources.http.routes]]
+path = "/a"
+queue = "q"
 [[sources.http.routes]]
 path = "/f"
 queue = "q.fifo"
 )");
   EXPECT_EQ(err.message, "route '/f': FIFO queue 'q.fifo' needs group_id_field");
+  EXPECT_EQ(err.key, "sources.http[0].routes[1].queue");
+  EXPECT_EQ(err.line, 7u);
+  err = error_of(R"([[sources.http]]
+[[sources.http.routes]]
+path = "/a"
+queue = "q"
+[sources.http.queue_route_options]
+format = "json"
+max_message_bytes = "2MiB"
+)");
+  EXPECT_EQ(err.key, "sources.http[0].queue_route_options.max_message_bytes");
+  EXPECT_EQ(err.line, 7u);
 }
 
 TEST(RelayConfig, NonLoopbackListenNeedsAToken) {
