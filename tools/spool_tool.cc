@@ -197,6 +197,14 @@ int run(const fs::path& dir, report& rep) {
     std::fprintf(stderr, "sqsrelay-spool: %s is not a directory\n", dir.c_str());
     return 2;
   }
+  // A wrong directory must not pass as a clean, empty spool.
+  if (!fs::is_directory(dir / spool::log_dir_name, ec) &&
+      !fs::exists(dir / spool::position_file_name, ec)) {
+    std::fprintf(stderr, "sqsrelay-spool: %s is not a spool (no %s/ directory, no %s file)\n",
+                 dir.c_str(), std::string(spool::log_dir_name).c_str(),
+                 std::string(spool::position_file_name).c_str());
+    return 2;
+  }
   check_position(dir, rep);
   std::vector<std::pair<uint32_t, fs::path>> segments;
   for (const auto& entry : fs::directory_iterator(dir / spool::log_dir_name, ec)) {

@@ -62,6 +62,18 @@ class spool_tool : public ::testing::Test {
   std::filesystem::path dir_;
 };
 
+TEST_F(spool_tool, a_directory_that_is_no_spool_is_an_error_not_a_clean_spool) {
+  const auto other = dir_ / "not-a-spool";
+  std::filesystem::create_directories(other);
+  std::FILE* f = std::fopen((other / "notes.txt").c_str(), "w");
+  ASSERT_TRUE(f);
+  std::fputs("hello\n", f);
+  std::fclose(f);
+  const auto v = run_tool("verify " + other.string());
+  EXPECT_EQ(v.status, 2) << v.out;
+  EXPECT_NE(v.out.find("is not a spool"), std::string::npos) << v.out;
+}
+
 TEST_F(spool_tool, clean_spool_verifies_and_dumps_its_records) {
   auto v = run_tool("verify " + dir_.string());
   EXPECT_EQ(v.status, 0) << v.out;
