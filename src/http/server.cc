@@ -14,6 +14,8 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include "http/chunked.h"
+
 namespace sqsrelay::http {
 
 namespace asio = boost::asio;
@@ -87,16 +89,6 @@ asio::awaitable<void> serve_requests(Stream& stream, peer_info peer,
     tcp_layer.expires_after(buffer.size() ? env->opts.request_timeout : env->opts.idle_timeout);
     auto [ec, n] = co_await beast::http::async_read_header(stream, buffer, parser,
                                                            asio::as_tuple(asio::use_awaitable));
-    // Chunked request bodies are refused before Beast parses any chunk: SQS clients always
-    // send Content-Length, and Boost.Beast 1.81's chunk parser trips an internal assertion
-    // on some re-fed chunked inputs (found by fuzz_http_request).
-    if (!ec && parser.chunked()) {
-      env->stats->bad_requests += 1;
-      response res = env->err(411, "chunked request bodies are not supported; send Content-Length");
-      res.keep_alive(false);
-      co_await write_response(stream, res);
-      break;
-    }
     // The owner's header check (auth, allowlist, in-flight budget) runs before the body is
     // read, so a refused request never costs its body's memory; its lease lives until the
     // response is written.
@@ -121,7 +113,36 @@ asio::awaitable<void> serve_requests(Stream& stream, peer_info peer,
       auto [wec, wn] = co_await asio::async_write(stream, buf, asio::as_tuple(asio::use_awaitable));
       if (wec) break;
     }
-    if (!ec) {
+    // A chunked body is decoded here (chunked.h says why not by Beast); the handler then
+    // sees it like any other, with a Content-Length.
+    std::string chunked_body;
+    bool chunked = !ec && parser.chunked();
+    if (chunked) {
+      chunked_decoder dec(env->opts.body_limit);
+      tcp_layer.expires_after(env->opts.request_timeout);
+      for (;;) {
+        auto data = buffer.data();
+        size_t used = dec.feed({static_cast<const char*>(data.data()), data.size()}, chunked_body);
+        buffer.consume(used);
+        if (dec.state() != chunked_decoder::status::need_more) break;
+        auto [rec, rn] = co_await stream.async_read_some(buffer.prepare(64u << 10),
+                                                         asio::as_tuple(asio::use_awaitable));
+        if (rec) {
+          ec = rec == asio::error::eof ? beast::http::error::partial_message : rec;
+          break;
+        }
+        buffer.commit(rn);
+      }
+      if (!ec && dec.state() == chunked_decoder::status::too_large)
+        ec = beast::http::error::body_limit;
+      if (!ec && dec.state() == chunked_decoder::status::malformed) {
+        env->stats->bad_requests += 1;
+        response res = env->err(400, fmt::format("bad chunked body: {}", dec.error()));
+        res.keep_alive(false);
+        co_await write_response(stream, res);
+        break;
+      }
+    } else if (!ec) {
       tcp_layer.expires_after(env->opts.request_timeout);
       std::tie(ec, n) = co_await beast::http::async_read(stream, buffer, parser,
                                                           asio::as_tuple(asio::use_awaitable));
@@ -141,6 +162,11 @@ asio::awaitable<void> serve_requests(Stream& stream, peer_info peer,
     env->stats->requests += 1;
     env->stats->in_progress += 1;
     request req = parser.release();
+    if (chunked) {
+      req.erase(beast::http::field::transfer_encoding);
+      req.body() = std::move(chunked_body);
+      req.content_length(req.body().size());
+    }
     bool keep = req.keep_alive();
     response res = co_await env->h(std::move(req), peer);
     // status::unknown asks for the connection to be dropped without an answer (the

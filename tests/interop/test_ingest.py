@@ -104,6 +104,30 @@ class ServeIngestTest(unittest.TestCase):
         self.assertEqual(got, sorted(['{"ident":"dev-1","speed":42}', "plain", "[1,2]",
                                       '{"n":1}', '{"n":2}']))
 
+    def test_chunked_ndjson_stream(self):
+        # A streamed upload (requests sends a generator with Transfer-Encoding: chunked, as
+        # Go's, Node's and curl's streaming uploads do); lines may split across chunks.
+        q = unique_name("chunked")
+        lines = [json.dumps({"n": i}) + "\n" for i in range(50)]
+        text = "".join(lines).encode()
+        pieces = [text[i:i + 37] for i in range(0, len(text), 37)]
+        r = requests.post(f"{self.server.ingest_endpoint}/queues/{q}/messages", data=iter(pieces),
+                          headers={"Content-Type": "application/x-ndjson"}, timeout=10)
+        self.assertEqual(r.status_code, 200, r.text)
+        self.assertEqual(r.json()["accepted"], 50)
+        url = self.client.get_queue_url(QueueName=q)["QueueUrl"]
+        got = sorted(json.loads(m["Body"])["n"] for m in bodies(self.client, url, 50))
+        self.assertEqual(got, list(range(50)))
+        # Over the body limit while streaming: 413, nothing stored.
+        big = SqsRelayServer(ingest=True, in_memory=True,
+                             extra_args=["--max-body-bytes", "1000"]).start()
+        try:
+            r = requests.post(f"{big.ingest_endpoint}/queues/{q}/messages",
+                              data=iter([b"[" + b"1," * 600, b"1]"]), timeout=10)
+            self.assertEqual(r.status_code, 413, r.text)
+        finally:
+            big.stop()
+
     def test_invalid_element_rejects_the_request_by_default(self):
         q = unique_name("strict")
         r = requests.post(f"{self.strict.ingest_endpoint}/queues/{q}/messages",

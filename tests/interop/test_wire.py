@@ -11,6 +11,7 @@ Requests are signed with botocore's SigV4 (dummy keys: the server runs without c
 import base64
 import json
 import os
+import socket
 import sys
 import unittest
 import urllib.parse
@@ -155,13 +156,38 @@ class JsonProtocolTest(WireTestCase):
         self.assertEqual(r.status_code, 200, r.text)
         self.assertEqual(r.json()["MD5OfMessageBody"], md5_hex("to path"))
 
-    def test_chunked_request_body_is_refused_with_411(self):
+    def test_chunked_request_bodies(self):
         # requests sends a generator body with Transfer-Encoding: chunked (unsigned: this
         # server has no credentials configured).
-        r = requests.post(SERVER.endpoint + "/", data=iter([b"Action=ListQueues"]), timeout=30,
+        name, url = self.create_queue("chunked")
+        parts = [b"Action=SendMessage&QueueUrl=", urllib.parse.quote(url, safe="").encode(),
+                 b"&MessageBody=", b"in%20", b"three%20", b"chunks"]
+        r = requests.post(SERVER.endpoint + "/", data=iter(parts), timeout=30,
                           headers={"Content-Type": "application/x-www-form-urlencoded"})
-        self.assertEqual(r.status_code, 411, r.text)
-        self.assertIn("MissingContentLength", r.text)
+        self.assertEqual(r.status_code, 200, r.text)
+        self.assertEqual(xml(r).find(Q + "SendMessageResult").findtext(Q + "MD5OfMessageBody"),
+                         md5_hex("in three chunks"))
+        # JSON protocol, and a keep-alive connection that goes on after the chunked request.
+        with requests.Session() as s:
+            body = json.dumps({"QueueUrl": url, "MessageBody": "json chunks"}).encode()
+            hdr = {"Content-Type": "application/x-amz-json-1.0",
+                   "X-Amz-Target": "AmazonSQS.SendMessage"}
+            r = s.post(SERVER.endpoint + "/", data=iter([body[:7], body[7:]]), headers=hdr,
+                       timeout=30)
+            self.assertEqual(r.json()["MD5OfMessageBody"], md5_hex("json chunks"), r.text)
+            r = s.post(SERVER.endpoint + "/", data=json.dumps({"QueueUrl": url}), timeout=30,
+                       headers={**hdr, "X-Amz-Target": "AmazonSQS.GetQueueAttributes"})
+            self.assertEqual(r.status_code, 200, r.text)
+        # Malformed chunk framing: 400, nothing stored.
+        with socket.create_connection(("127.0.0.1", SERVER.port), timeout=10) as c:
+            c.sendall(b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n"
+                      b"Content-Type: application/x-www-form-urlencoded\r\n\r\nzz\r\n")
+            reply = c.recv(65536)
+        self.assertTrue(reply.startswith(b"HTTP/1.1 400"), reply)
+        self.assertIn(b"chunked", reply)
+        r = json_call("GetQueueAttributes", {"QueueUrl": url,
+                                             "AttributeNames": ["ApproximateNumberOfMessages"]})
+        self.assertEqual(r.json()["Attributes"]["ApproximateNumberOfMessages"], "2")
 
     def test_malformed_json(self):
         r = _send("POST", SERVER.endpoint + "/", b"{not json", {
