@@ -234,6 +234,8 @@ listen = ""
     load.stop()
     # Restart once more and let it deliver the backlog, then stop it with SIGTERM.
     proc.start()
+    conn.close()  # idle through the cycles: the server's 60 s idle timeout may have closed it
+    conn = Connection((host, port))
     deadline = time.monotonic() + 120
     keys, found = [], set()
     while time.monotonic() < deadline:
