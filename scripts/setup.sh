@@ -8,7 +8,7 @@ debs=(
   build-essential cmake ninja-build pkg-config git
   libboost1.81-dev libboost-system1.81-dev libboost-json1.81-dev libboost-url1.81-dev
   libsimdjson-dev libtomlplusplus-dev libcli11-dev libspdlog-dev libfmt-dev libssl-dev
-  libgtest-dev libgmock-dev libbenchmark-dev
+  libgtest-dev libgmock-dev libbenchmark-dev libgoogle-perftools-dev
   clang-14 libclang-rt-14-dev clang-format clang-tidy
   awscli wrk python3 curl procps util-linux
 )
