@@ -477,7 +477,8 @@ size_t parse_token(std::string_view token) {
   return n;
 }
 
-maybe_error check_redrive_target(service& svc, const queue& source, const queue_attributes& a) {
+maybe_error check_redrive_target(service& svc, std::string_view source_name,
+                                 const queue_attributes& a) {
   if (a.dead_letter_target_arn.empty()) return std::nullopt;
   auto dlq = svc.find_by_arn(a.dead_letter_target_arn);
   if (!dlq || dlq->deleted())
@@ -492,12 +493,12 @@ maybe_error check_redrive_target(service& svc, const queue& source, const queue_
   bool ok = perm == "allowAll";
   if (perm == "byQueue")
     for (auto& arn : j.as_object().at("sourceQueueArns").as_array())
-      ok = ok || (arn.is_string() && arn.as_string() == svc.queue_arn(source.name()));
+      ok = ok || (arn.is_string() && arn.as_string() == svc.queue_arn(source_name));
   if (!ok)
     return errors::invalid_parameter_value(fmt::format(
         "Value {} for parameter RedrivePolicy is invalid. Reason: Queue {} is not allowed to "
         "use {} as its dead-letter queue (RedriveAllowPolicy).",
-        a.redrive_policy, source.name(), a.dead_letter_target_arn));
+        a.redrive_policy, source_name, a.dead_letter_target_arn));
   return std::nullopt;
 }
 
@@ -568,13 +569,15 @@ outcome create_queue(handler_env h) {
   if (auto e = get_string_map(h.req, "tags", tags_list)) return fail(*e);
   if (auto e = check_tags(tags_list)) return fail(*e);
   std::map<std::string, std::string> tags(tags_list.begin(), tags_list.end());
+  // The dead-letter target is checked before anything is created: CreateQueue of an
+  // existing queue must never remove it.
+  queue_attributes wanted;
+  for (auto& [k, v] : attrs)
+    if (k == "RedrivePolicy" && !wanted.set(k, v)) {
+      if (auto e = check_redrive_target(h.svc, name, wanted)) return fail(*e);
+    }
   auto r = h.svc.create_queue(name, attrs, tags);
   if (auto* err = std::get_if<api_error>(&r)) return fail(*err);
-  auto q = std::get<std::shared_ptr<queue>>(r);
-  if (auto e = check_redrive_target(h.svc, *q, q->metadata().attributes)) {
-    (void)h.svc.delete_queue(q);
-    return fail(*e);
-  }
   return {{{"QueueUrl", h.svc.queue_url(h.ctx.host, name)}}, std::nullopt, {}};
 }
 
@@ -652,7 +655,7 @@ outcome set_queue_attributes(handler_env h) {
   queue_attributes next = q->metadata().attributes;
   for (auto& [k, v] : attrs)
     if (auto e = next.set(k, v)) return fail(*e);
-  if (auto e = check_redrive_target(h.svc, *q, next)) return fail(*e);
+  if (auto e = check_redrive_target(h.svc, q->name(), next)) return fail(*e);
   if (auto e = h.svc.update_queue(q, [&](queue_metadata& m) { m.attributes = next; }))
     return fail(*e);
   return {};

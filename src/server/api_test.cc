@@ -178,6 +178,42 @@ TEST_F(api_test, dead_letter_source_arn_survives_a_restart_and_only_marks_moved_
   }
 }
 
+TEST_F(api_test, a_redriven_message_survives_a_restart_after_its_source_queue_is_deleted) {
+  open(false);
+  auto dlq = create("dlq");
+  auto src = create("src", {{"RedrivePolicy", R"({"deadLetterTargetArn":")" +
+                                                  attr(dlq, "QueueArn") +
+                                                  R"(","maxReceiveCount":1})"}});
+  send(src, "poison");
+  send(src, "deleted with its queue");
+  ASSERT_EQ(receive(src, 1, 0).size(), 1u);
+  ASSERT_EQ(receive(src, 1, 300).size(), 1u);  // the other one, now in flight
+  EXPECT_TRUE(receive(src, 1, 0).empty());     // "poison" moved
+  ok("DeleteQueue", {{"QueueUrl", src}});
+  open(false);
+  auto got = receive(dlq, 10, 30);
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0].at("Body").as_string(), "poison");
+  EXPECT_EQ(attr(dlq, "ApproximateNumberOfMessages"), "0");
+  ok("DeleteMessage", {{"QueueUrl", dlq}, {"ReceiptHandle", got[0].at("ReceiptHandle")}});
+  open(false);  // and its delete holds too
+  EXPECT_TRUE(receive(dlq, 10, 30).empty());
+}
+
+TEST_F(api_test, create_queue_of_an_existing_queue_whose_dead_letter_queue_is_gone_keeps_it) {
+  auto dlq = create("dlq");
+  auto policy = R"({"deadLetterTargetArn":")" + attr(dlq, "QueueArn") + R"(","maxReceiveCount":3})";
+  auto src = create("src", {{"RedrivePolicy", policy}});
+  send(src, "keep me");
+  ok("DeleteQueue", {{"QueueUrl", dlq}});
+  EXPECT_EQ(create("src"), src);  // idempotent, nothing asked about the redrive policy
+  EXPECT_EQ(error_code("CreateQueue",
+                       {{"QueueName", "src"}, {"Attributes", {{"RedrivePolicy", policy}}}}),
+            "InvalidParameterValue");  // the target does not exist
+  EXPECT_EQ(attr(src, "ApproximateNumberOfMessages"), "1");
+  ASSERT_EQ(receive(src).size(), 1u);
+}
+
 TEST_F(api_test, redrive_allow_policy_deny_all_refuses_sources) {
   auto dlq = create("dlq", {{"RedriveAllowPolicy", R"({"redrivePermission":"denyAll"})"}});
   auto arn = attr(dlq, "QueueArn");

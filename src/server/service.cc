@@ -85,6 +85,7 @@ result<void> service::recover(std::string* error) {
                                            clk_.wall().time_since_epoch())
                                            .count());
   ctx_.next_seq = std::max(max_seq_seen_ + 1, wall_us);
+  replay_ghosts_.clear();
   int64_t now = clk_.wall_ms();
   for (auto& [id, q] : by_id_) {
     q->start_seqs(ctx_.next_seq);
@@ -104,6 +105,9 @@ void service::replay_record(uint8_t type, std::span<const char> payload, wal::lo
   if (!r.u64(queue_id)) return;
   auto it = by_id_.find(queue_id);
   queue* q = it == by_id_.end() ? nullptr : it->second.get();
+  // A queue deleted since: its messages are kept aside for the rest of the replay, because
+  // a later `move` record may have taken one into a dead-letter queue that still exists.
+  auto* ghost = q ? nullptr : &replay_ghosts_[queue_id];
   if (type == store_format::send_batch) {
     uint16_t count = 0;
     if (!r.u16(count)) return;
@@ -119,7 +123,6 @@ void service::replay_record(uint8_t type, std::span<const char> payload, wal::lo
       std::string_view id;
       if (!b.u64(seq) || !b.bytes(16, id) || !b.u64(sent) || !b.u32(delay)) return;
       max_seq_seen_ = std::max(max_seq_seen_, seq);
-      if (!q) continue;
       message_entry e;
       e.loc = {loc.segment, len, loc.offset + at};
       e.sent_ms = static_cast<int64_t>(sent);
@@ -127,31 +130,45 @@ void service::replay_record(uint8_t type, std::span<const char> payload, wal::lo
       message_id mid;
       std::memcpy(mid.data(), id.data(), mid.size());
       e.tag = message_tag(mid);
-      if (q->restore(seq, e)) log_->add_ref(loc.segment);
+      if (q && q->restore(seq, e)) log_->add_ref(loc.segment);
+      if (ghost) ghost->emplace(seq, e);
     }
   } else if (type == store_format::delete_batch) {
     uint16_t count = 0;
-    if (!r.u16(count) || !q) return;
+    if (!r.u16(count)) return;
     for (uint16_t i = 0; i < count; ++i) {
       uint64_t seq = 0;
       if (!r.u64(seq)) return;
-      q->forget(seq);
+      if (q) q->forget(seq);
+      if (ghost) ghost->erase(seq);
     }
   } else if (type == store_format::move) {
     uint64_t seq = 0, to = 0, new_seq = 0;
     if (!r.u64(seq) || !r.u64(to) || !r.u64(new_seq)) return;
     max_seq_seen_ = std::max(max_seq_seen_, new_seq);
-    if (!q) return;
-    auto e = q->take(seq);
     auto dst = by_id_.find(to);
-    if (e && dst != by_id_.end()) {
-      if (!dst->second->restore_moved(new_seq, *e, queue_arn(q->name())))
+    if (q) {
+      auto e = q->take(seq);
+      if (e && dst != by_id_.end()) {
+        if (!dst->second->restore_moved(new_seq, *e, queue_arn(q->name())))
+          log_->release(e->loc.segment);
+      } else if (e) {
         log_->release(e->loc.segment);
-    } else if (e) {
-      log_->release(e->loc.segment);
+      }
+      return;
     }
+    // From a queue deleted since (its name, and so DeadLetterQueueSourceArn, is gone).
+    auto g = ghost->find(seq);
+    if (g == ghost->end()) return;
+    if (dst != by_id_.end()) {
+      if (dst->second->restore_moved(new_seq, g->second, {})) log_->add_ref(g->second.loc.segment);
+    } else {
+      replay_ghosts_[to].emplace(new_seq, g->second);  // a chain through deleted queues
+    }
+    ghost->erase(g);
   } else if (type == store_format::purge) {
     if (q) q->clear();
+    if (ghost) ghost->clear();
   } else if (type == store_format::receive) {
     uint64_t now = 0;
     uint16_t count = 0;

@@ -11,6 +11,7 @@
 #include <memory>
 #include <shared_mutex>
 #include <string>
+#include <unordered_map>
 #include <variant>
 #include <vector>
 
@@ -102,6 +103,9 @@ class service {
   uint64_t next_queue_id_ = 1;
   std::map<std::string, std::shared_ptr<queue>, std::less<>> by_name_;
   std::map<uint64_t, std::shared_ptr<queue>> by_id_;
+  // During replay only: messages of queues deleted since, by queue id and seq (see
+  // replay_record). Holds no WAL references.
+  std::unordered_map<uint64_t, std::unordered_map<uint64_t, message_entry>> replay_ghosts_;
   uint64_t max_seq_seen_ = 0;
 };
 
