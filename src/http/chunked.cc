@@ -57,6 +57,11 @@ size_t chunked_decoder::feed(std::string_view in, std::string& body) {
       fail("a chunk size line or trailer field is too long");
       break;
     }
+    if (overhead_ + take > max_overhead_) {  // sizes, extensions, trailers: bounded too
+      fail("too much chunk framing (extensions or trailer fields)");
+      break;
+    }
+    overhead_ += take;
     line_.append(avail.data(), take);
     used += take;
     if (lf == std::string_view::npos) break;  // the line continues in the next feed

@@ -18,7 +18,10 @@ class chunked_decoder {
  public:
   enum class status { need_more, done, malformed, too_large };
 
-  explicit chunked_decoder(size_t body_limit) : limit_(body_limit) {}
+  // Framing (size lines, extensions, trailer fields) may add at most 64 KiB plus an eighth
+  // of the limit to the body's bytes on the wire.
+  explicit chunked_decoder(size_t body_limit)
+      : limit_(body_limit), max_overhead_((64u << 10) + body_limit / 8) {}
 
   // Consumes a prefix of `in`, appending chunk data to `body`; returns the bytes consumed.
   // After `done`, the rest of `in` belongs to the next request on the connection.
@@ -35,6 +38,8 @@ class chunked_decoder {
   bool take_size_line(std::string_view line);
 
   size_t limit_;
+  size_t max_overhead_;
+  size_t overhead_ = 0;  // framing bytes so far
   status status_ = status::need_more;
   step step_ = step::size_line;
   uint64_t remaining_ = 0;  // bytes left of the current chunk

@@ -66,6 +66,12 @@ TEST(chunked, malformed_bodies_are_refused) {
     EXPECT_EQ(d.state(), chunked_decoder::status::malformed) << bad;
     EXPECT_FALSE(d.error().empty()) << bad;
   }
+  std::string trailers = "0\r\n";
+  for (int i = 0; i < 100; ++i) trailers += "X-T: " + std::string(1000, 'a') + "\r\n";
+  EXPECT_EQ(decode(trailers, 0, 1000).st, chunked_decoder::status::malformed);
+  std::string tiny_chunks;  // 1-byte chunks with long extensions: framing far beyond the data
+  for (int i = 0; i < 100; ++i) tiny_chunks += "1;" + std::string(2000, 'e') + "\r\nx\r\n";
+  EXPECT_EQ(decode(tiny_chunks, 0, 1000).st, chunked_decoder::status::malformed);
   std::string long_line(chunked_decoder::max_line + 10, '1');
   EXPECT_EQ(decode(long_line).st, chunked_decoder::status::malformed);
   EXPECT_EQ(decode("0\r\n" + long_line).st, chunked_decoder::status::malformed);

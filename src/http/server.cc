@@ -89,6 +89,16 @@ asio::awaitable<void> serve_requests(Stream& stream, peer_info peer,
     tcp_layer.expires_after(buffer.size() ? env->opts.request_timeout : env->opts.idle_timeout);
     auto [ec, n] = co_await beast::http::async_read_header(stream, buffer, parser,
                                                            asio::as_tuple(asio::use_awaitable));
+    // A transfer coding other than chunked (last) leaves a request's length unknown; RFC 9112
+    // §6.3 has the server refuse it rather than guess where the next request starts.
+    if (!ec && !parser.chunked() &&
+        parser.get().find(beast::http::field::transfer_encoding) != parser.get().end()) {
+      env->stats->bad_requests += 1;
+      response res = env->err(400, "unsupported Transfer-Encoding: only chunked (last) is");
+      res.keep_alive(false);
+      co_await write_response(stream, res);
+      break;
+    }
     // The owner's header check (auth, allowlist, in-flight budget) runs before the body is
     // read, so a refused request never costs its body's memory; its lease lives until the
     // response is written.
@@ -162,11 +172,8 @@ asio::awaitable<void> serve_requests(Stream& stream, peer_info peer,
     env->stats->requests += 1;
     env->stats->in_progress += 1;
     request req = parser.release();
-    if (chunked) {
-      req.erase(beast::http::field::transfer_encoding);
-      req.body() = std::move(chunked_body);
-      req.content_length(req.body().size());
-    }
+    // The headers stay as received (a SigV4 signature may cover Transfer-Encoding).
+    if (chunked) req.body() = std::move(chunked_body);
     bool keep = req.keep_alive();
     response res = co_await env->h(std::move(req), peer);
     // status::unknown asks for the connection to be dropped without an answer (the

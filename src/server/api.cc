@@ -219,7 +219,7 @@ maybe_error parse_message(const json::object& o, const queue_attributes& qa,
     return errors::invalid_parameter_value(fmt::format(
         "Value {} for parameter MessageDeduplicationId is invalid. Reason: The request include "
         "parameter that is not valid for this queue type.",
-        dedup->is_string() ? std::string_view(dedup->get_string()).substr(0, 128)
+        dedup->is_string() ? sqs::utf8_prefix(dedup->get_string(), 128)
                            : std::string_view("(not a string)")));
   if (auto e = parse_attribute_map(o.if_contains("MessageAttributes"), "MessageAttributes",
                                    out.attrs, buf))

@@ -73,6 +73,17 @@ std::string_view path_of(std::string_view target) {
   return q == std::string_view::npos ? target : target.substr(0, q);
 }
 
+// "/ACCOUNT/NAME": a queue URL's path (an endpoint with a path prefix of its own is not one).
+bool is_queue_path(std::string_view path) {
+  auto slash = path.find('/', 1);
+  if (path.empty() || path[0] != '/' || slash == std::string_view::npos || slash == 1) return false;
+  auto account = path.substr(1, slash - 1);
+  auto name = path.substr(slash + 1);
+  if (!name.empty() && name.back() == '/') name.remove_suffix(1);
+  return std::all_of(account.begin(), account.end(), [](char c) { return c >= '0' && c <= '9'; }) &&
+         !name.empty() && name.find('/') == std::string_view::npos;
+}
+
 struct decoded {
   protocol proto = protocol::json;
   std::string action;
@@ -278,7 +289,7 @@ asio::awaitable<http::response> frontend::handle(http::request req, http::peer_i
   (proto == protocol::json ? stats_.json_requests : stats_.query_requests) += 1;
   // A queue URL takes queue actions only; SQS refuses the endpoint-wide ones there.
   if (proto == protocol::query && (dec.action == "CreateQueue" || dec.action == "ListQueues") &&
-      path.find('/', 1) != std::string_view::npos && path.find('/', 1) + 1 < path.size()) {
+      is_queue_path(path)) {
     stats_.malformed_requests += 1;
     co_return error_response(
         proto,

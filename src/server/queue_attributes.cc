@@ -7,6 +7,8 @@
 #include <boost/json.hpp>
 #include <fmt/format.h>
 
+#include "sqs/message.h"
+
 namespace sqsrelay::server {
 
 namespace {
@@ -53,7 +55,8 @@ std::optional<sqs::api_error> set_redrive_policy(queue_attributes& a, std::strin
   // SQS's wording: InvalidParameterValue, the policy echoed as sent, then the reason.
   auto invalid = [&](std::string_view reason) {
     return sqs::errors::invalid_parameter_value(fmt::format(
-        "Value {} for parameter RedrivePolicy is invalid. Reason: {}", v.substr(0, 1024), reason));
+        "Value {} for parameter RedrivePolicy is invalid. Reason: {}", sqs::utf8_prefix(v, 1024),
+        reason));
   };
   boost::system::error_code ec;
   auto j = boost::json::parse(v, ec);

@@ -54,7 +54,11 @@ bool valid_attribute_name(std::string_view n) {
   if (lower_prefix("aws.") || lower_prefix("amazon.")) return false;
   // SQS takes letters and digits of any script ("attr.1øßä"), not other symbols ("§").
   // glibc's built-in C.UTF-8 locale classifies code points; no other library needed.
-  static const locale_t utf8 = newlocale(LC_CTYPE_MASK, "C.UTF-8", locale_t{});
+  static const locale_t utf8 = [] {
+    for (const char* name : {"C.UTF-8", "C.utf8", "en_US.UTF-8"})
+      if (locale_t l = newlocale(LC_CTYPE_MASK, name, locale_t{})) return l;
+    return locale_t{};
+  }();
   for (size_t i = 0; i < n.size();) {
     auto c = static_cast<unsigned char>(n[i]);
     if (c < 0x80) {
@@ -63,7 +67,9 @@ bool valid_attribute_name(std::string_view n) {
       continue;
     }
     int32_t cp = next_code_point(n, i);
-    if (cp < 0 || utf8 == locale_t{} || !iswalnum_l(static_cast<wint_t>(cp), utf8)) return false;
+    if (cp < 0) return false;
+    // Without a UTF-8 locale (a minimal image), any other letter passes rather than none.
+    if (utf8 != locale_t{} && !iswalnum_l(static_cast<wint_t>(cp), utf8)) return false;
   }
   return true;
 }
@@ -146,6 +152,13 @@ bool valid_message_text(std::string_view s) {
     if (cp < 0 || !allowed_code_point(cp)) return false;
   }
   return true;
+}
+
+std::string_view utf8_prefix(std::string_view s, size_t max_bytes) {
+  if (s.size() <= max_bytes) return s;
+  size_t cut = max_bytes;
+  while (cut > 0 && (static_cast<unsigned char>(s[cut]) & 0xC0) == 0x80) --cut;
+  return s.substr(0, cut);
 }
 
 bool valid_batch_entry_id(std::string_view id) {

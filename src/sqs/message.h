@@ -28,6 +28,9 @@ struct attribute_view {
 // True when `s` is valid UTF-8 and every code point is in SQS's allowed set:
 // #x9 | #xA | #xD | #x20-#xD7FF | #xE000-#xFFFD | #x10000-#x10FFFF.
 bool valid_message_text(std::string_view s);
+// At most `max_bytes` of `s`, cut before a UTF-8 sequence rather than inside one (for
+// echoing client text in error messages).
+std::string_view utf8_prefix(std::string_view s, size_t max_bytes);
 
 // A batch entry id: 1..80 characters of [A-Za-z0-9_-].
 bool valid_batch_entry_id(std::string_view id);

@@ -37,6 +37,14 @@ TEST(message, prefix_filters_select_names_by_prefix) {
   EXPECT_FALSE(attribute_name_selected("x", other));
 }
 
+TEST(message, utf8_prefix_never_cuts_a_character) {
+  EXPECT_EQ(utf8_prefix("abc", 10), "abc");
+  EXPECT_EQ(utf8_prefix("abc", 2), "ab");
+  EXPECT_EQ(utf8_prefix("a\xc3\xa9" "b", 2), "a");  // é is two bytes
+  EXPECT_EQ(utf8_prefix("a\xc3\xa9" "b", 3), "a\xc3\xa9");
+  EXPECT_EQ(utf8_prefix("\xf0\x9f\x98\x80x", 3), "");  // a four-byte emoji
+}
+
 TEST(message, attribute_names_take_letters_and_digits_of_any_script) {
   for (std::string_view name : {"attr.1\xc3\xb8\xc3\x9f\xc3\xa4", "\xe4\xb8\xad\xe6\x96\x87", "a-b_c.d"}) {
     std::vector<attribute_view> a = {{name, "String", "v", false}};

@@ -185,6 +185,15 @@ class JsonProtocolTest(WireTestCase):
             reply = c.recv(65536)
         self.assertTrue(reply.startswith(b"HTTP/1.1 400"), reply)
         self.assertIn(b"chunked", reply)
+        # Any other transfer coding leaves the length unknown: refused, not guessed.
+        for te in (b"gzip", b"chunked, gzip"):
+            with socket.create_connection(("127.0.0.1", SERVER.port), timeout=10) as c:
+                c.sendall(b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: " + te +
+                          b"\r\nContent-Type: application/x-www-form-urlencoded\r\n\r\n"
+                          b"Action=ListQueues")
+                reply = c.recv(65536)
+            self.assertTrue(reply.startswith(b"HTTP/1.1 400"), reply)
+            self.assertIn(b"Transfer-Encoding", reply)
         r = json_call("GetQueueAttributes", {"QueueUrl": url,
                                              "AttributeNames": ["ApproximateNumberOfMessages"]})
         self.assertEqual(r.json()["Attributes"]["ApproximateNumberOfMessages"], "2")

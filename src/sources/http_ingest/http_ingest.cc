@@ -214,10 +214,13 @@ http::admission http_ingest::check_header(const http::request_header& h,
     a.reject = std::move(*denied);
     return a;
   }
-  // A chunked body's size is unknown until read: it holds the most it may grow to.
-  beast_http::token_list te{h[beast_http::field::transfer_encoding]};
-  bool chunked = std::any_of(te.begin(), te.end(),
-                             [](auto t) { return boost::beast::iequals(t, "chunked"); });
+  // A chunked body's size is unknown until read: it holds the most it may grow to. Every
+  // Transfer-Encoding field counts (the server refuses any coding but a final chunked).
+  bool chunked = false;
+  auto [first, last] = h.equal_range(beast_http::field::transfer_encoding);
+  for (auto f = first; f != last; ++f)
+    for (auto t : beast_http::token_list{f->value()})
+      chunked = chunked || boost::beast::iequals(t, "chunked");
   uint64_t n = chunked ? opts_.max_body_bytes : content_length(h);
   if (n > opts_.max_body_bytes) {
     a.reject = reply(413, error_body("too_large", fmt::format("the body is {} bytes; the limit "
