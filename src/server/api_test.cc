@@ -72,6 +72,11 @@ class api_test : public ::testing::Test {
     extra["MessageBody"] = body;
     ok("SendMessage", extra);
   }
+  // A RedrivePolicy naming the queue at `dlq_url` as the dead-letter queue.
+  std::string redrive_to(const std::string& dlq_url, int max_receive_count) {
+    return R"({"deadLetterTargetArn":")" + attr(dlq_url, "QueueArn") +
+           R"(","maxReceiveCount":)" + std::to_string(max_receive_count) + "}";
+  }
   std::string attr(const std::string& url, std::string name) {
     auto r = ok("GetQueueAttributes",
                 {{"QueueUrl", url}, {"AttributeNames", json::array{json::string(name)}}});
@@ -159,9 +164,7 @@ TEST_F(api_test, message_moves_to_the_dead_letter_queue_after_max_receive_count)
 TEST_F(api_test, dead_letter_source_arn_survives_a_restart_and_only_marks_moved_messages) {
   open(false);
   auto dlq = create("dlq");
-  auto src = create("src", {{"RedrivePolicy", R"({"deadLetterTargetArn":")" +
-                                                  attr(dlq, "QueueArn") +
-                                                  R"(","maxReceiveCount":1})"}});
+  auto src = create("src", {{"RedrivePolicy", redrive_to(dlq, 1)}});
   send(src, "poison");
   send(dlq, "direct");
   ASSERT_EQ(receive(src, 1, 0).size(), 1u);
@@ -181,9 +184,7 @@ TEST_F(api_test, dead_letter_source_arn_survives_a_restart_and_only_marks_moved_
 TEST_F(api_test, a_redriven_message_survives_a_restart_after_its_source_queue_is_deleted) {
   open(false);
   auto dlq = create("dlq");
-  auto src = create("src", {{"RedrivePolicy", R"({"deadLetterTargetArn":")" +
-                                                  attr(dlq, "QueueArn") +
-                                                  R"(","maxReceiveCount":1})"}});
+  auto src = create("src", {{"RedrivePolicy", redrive_to(dlq, 1)}});
   send(src, "poison");
   send(src, "deleted with its queue");
   ASSERT_EQ(receive(src, 1, 0).size(), 1u);
@@ -202,7 +203,7 @@ TEST_F(api_test, a_redriven_message_survives_a_restart_after_its_source_queue_is
 
 TEST_F(api_test, create_queue_of_an_existing_queue_whose_dead_letter_queue_is_gone_keeps_it) {
   auto dlq = create("dlq");
-  auto policy = R"({"deadLetterTargetArn":")" + attr(dlq, "QueueArn") + R"(","maxReceiveCount":3})";
+  auto policy = redrive_to(dlq, 3);
   auto src = create("src", {{"RedrivePolicy", policy}});
   send(src, "keep me");
   ok("DeleteQueue", {{"QueueUrl", dlq}});
