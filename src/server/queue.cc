@@ -211,8 +211,7 @@ queue::receive_result queue::receive(const receive_options& o) {
       if (appended) {
         out.moved.emplace_back(new_seq, e);
         --n_ready_;
-        messages_.erase(seq);
-        if (!dead_letter_sources_.empty()) dead_letter_sources_.erase(seq);
+        unindex_locked(seq);
         out.lsn = appended->lsn;
         continue;
       }
@@ -276,6 +275,10 @@ void queue::erase_locked(uint64_t seq) {
   auto e = messages_.get(seq);
   if (!e) return;
   ctx_.log->release(e->loc.segment);
+  unindex_locked(seq);
+}
+
+void queue::unindex_locked(uint64_t seq) {
   messages_.erase(seq);
   if (!dead_letter_sources_.empty()) dead_letter_sources_.erase(seq);
 }
@@ -489,8 +492,7 @@ std::optional<message_entry> queue::take(uint64_t seq) {
   std::lock_guard lock(mu_);
   auto e = messages_.get(seq);
   if (!e) return std::nullopt;
-  messages_.erase(seq);
-  if (!dead_letter_sources_.empty()) dead_letter_sources_.erase(seq);
+  unindex_locked(seq);
   return e;
 }
 

@@ -179,6 +179,7 @@ class queue {
   void promote_due(int64_t now_ms);
   void make_ready(uint64_t seq, message_entry& e);
   void erase_locked(uint64_t seq);
+  void unindex_locked(uint64_t seq);  // out of the index (and dead-letter sources), no release
   void note_source_locked(uint64_t seq, std::string_view source_arn);
   void clear_locked();  // drops every message and releases its WAL reference
   void wake_waiters(size_t n);
