@@ -18,6 +18,12 @@
 //   receive-delete  ReceiveMessage (MaxNumberOfMessages=--batch) then DeleteMessageBatch of
 //                   what was received; drains until -n messages or an empty receive.
 //   get-attributes  GetQueueAttributes(All); -n counts requests; prints the last attributes.
+//   post            POSTs --body-file to --path (any HTTP endpoint, e.g. sqsrelay's ingest);
+//                   counts 200s. With --rate it is open-loop: request k is due at
+//                   start + k / rate (connection k mod -c sends it) and its latency counts
+//                   from when it was due, not from when it was sent, so a slow reply that
+//                   delays the next requests is charged to them too (no coordinated
+//                   omission, as wrk2 measures). -n counts requests.
 //
 // Peers that answer `Connection: close` (moto's Werkzeug server) get a new connection per
 // request; the reconnects are counted and their cost is part of the measured latency.
@@ -121,7 +127,7 @@ class latency_histogram {
 // ---------------------------------------------------------------------------------------
 // Options and pre-built requests.
 
-enum class mode { create_queue, send_batch, receive_delete, get_attributes };
+enum class mode { create_queue, send_batch, receive_delete, get_attributes, post };
 
 struct options {
   std::string host = "127.0.0.1";
@@ -142,6 +148,8 @@ struct options {
   double timeout_s = 30;  // one request
   bool dummy_auth = true;
   bool stop_on_empty = true;
+  std::string path = "/", body_file, content_type = "application/json";  // post
+  double rate = 0;  // post: requests per second in all; 0 = closed loop
 };
 
 void append_json_string(std::string& out, std::string_view s) {
@@ -226,7 +234,7 @@ std::vector<send_variant> build_send_variants(const options& o) {
 
 struct prebuilt {
   std::vector<send_variant> sends;
-  std::string receive, get_attributes, create_queue;
+  std::string receive, get_attributes, create_queue, post;
   std::string delete_prefix;  // headers up to "Content-Length: "
 };
 
@@ -247,6 +255,21 @@ prebuilt build_requests(const options& o) {
   return p;
 }
 
+// The post mode's request; false if the body file cannot be read.
+bool build_post(const options& o, prebuilt& p) {
+  std::FILE* f = std::fopen(o.body_file.c_str(), "rb");
+  if (!f) return false;
+  std::string body;
+  char chunk[65536];
+  for (size_t n; (n = std::fread(chunk, 1, sizeof chunk, f)) > 0;) body.append(chunk, n);
+  const bool ok = !std::ferror(f);
+  std::fclose(f);
+  p.post = "POST " + o.path + " HTTP/1.1\r\nHost: " + o.host_header +
+           "\r\nContent-Type: " + o.content_type + "\r\nContent-Length: ";
+  finish_request(p.post, body);
+  return ok;
+}
+
 // ---------------------------------------------------------------------------------------
 // Run state shared by all connections (atomics only) and per-connection statistics.
 
@@ -264,6 +287,7 @@ struct conn_stats {
   uint64_t total_requests = 0, total_messages = 0;
   uint64_t errors = 0, non200 = 0, failed_entries = 0, short_batches = 0, md5_mismatch = 0;
   uint64_t bad_replies = 0, reconnects = 0, empty_receives = 0;
+  uint64_t late_starts = 0;  // post --rate: sent more than 1 ms after they were due
   steady::time_point last_done{};
   std::string first_error;
   json::object attributes;
@@ -282,6 +306,7 @@ struct conn_stats {
     short_batches += o.short_batches, md5_mismatch += o.md5_mismatch;
     bad_replies += o.bad_replies, reconnects += o.reconnects;
     empty_receives += o.empty_receives;
+    late_starts += o.late_starts;
     last_done = std::max(last_done, o.last_done);
     if (first_error.empty()) first_error = o.first_error;
     if (attributes.empty()) attributes = o.attributes;
@@ -343,6 +368,9 @@ class connection {
         break;
       case mode::create_queue:
         co_await run_create_queue();
+        break;
+      case mode::post:
+        co_await run_post(index);
         break;
     }
     boost::system::error_code ignored;
@@ -580,6 +608,33 @@ class connection {
     }
   }
 
+  // Closed loop without --rate; otherwise this connection's share of the open-loop schedule
+  // (requests index, index + c, index + 2c, ...), each timed from when it was due.
+  asio::awaitable<void> run_post(unsigned index) {
+    response res;
+    asio::steady_timer timer(co_await asio::this_coro::executor);
+    for (uint64_t k = index;; k += opts_.connections) {
+      auto due = steady::now();
+      if (opts_.rate > 0) {
+        due = shared_.start + std::chrono::duration_cast<steady::duration>(
+                                  std::chrono::duration<double>(static_cast<double>(k) /
+                                                                opts_.rate));
+        if (should_stop(due)) break;
+        if (due > steady::now()) {
+          timer.expires_at(due);
+          co_await timer.async_wait(use_tuple);
+        } else if (steady::now() - due > std::chrono::milliseconds(1)) {
+          stats_.late_starts += 1;
+        }
+      }
+      if (should_stop(due) || (measuring(due) && !claim(1))) break;
+      if (!co_await exchange(pre_.post, res)) continue;
+      if (!finish(res, due, steady::now(), nullptr)) continue;
+      stats_.total_messages += 1;
+      if (measuring(due)) stats_.messages += 1;
+    }
+  }
+
   asio::awaitable<void> run_create_queue() {
     response res;
     auto t0 = steady::now();
@@ -681,6 +736,10 @@ json::object result_json(const options& o, const shared_state& s, const conn_sta
     r["delete_latency_us"] = latency_json(t.delete_latency);
   }
   if (o.m == mode::get_attributes) r["attributes"] = t.attributes;
+  if (o.m == mode::post) {
+    r["rate"] = o.rate;
+    r["late_starts"] = t.late_starts;
+  }
   if (o.m == mode::create_queue) r["queue_url"] = t.queue_url;
   if (!t.first_error.empty()) r["first_error"] = t.first_error;
   return r;
@@ -693,6 +752,10 @@ bool ok_result(const conn_stats& t, const options& o) {
 
 int run(options o) {
   prebuilt pre = build_requests(o);
+  if (o.m == mode::post && !build_post(o, pre)) {
+    std::fprintf(stderr, "sqs_load: cannot read --body-file %s\n", o.body_file.c_str());
+    return 2;
+  }
   boost::system::error_code ec;
   tcp::endpoint ep(asio::ip::make_address(o.host, ec), o.port);
   if (ec) {
@@ -746,7 +809,7 @@ int main(int argc, char** argv) {
   app.add_option("-p,--port", o.port, "Server port")->required();
   app.add_option("--host-header", o.host_header, "Host header (default HOST:PORT)");
   app.add_option("-m,--mode", o.mode_name,
-                 "create-queue, send-batch, receive-delete, get-attributes")
+                 "create-queue, send-batch, receive-delete, get-attributes, post")
       ->capture_default_str();
   app.add_option("-q,--queue-url", o.queue_url, "QueueUrl to send to / receive from");
   app.add_option("--queue-name", o.queue_name, "create-queue: the name")->capture_default_str();
@@ -769,6 +832,11 @@ int main(int argc, char** argv) {
   app.add_option("--visibility-timeout", o.visibility_timeout, "ReceiveMessage VisibilityTimeout")
       ->capture_default_str();
   app.add_option("--timeout", o.timeout_s, "Seconds one request may take")->capture_default_str();
+  app.add_option("--path", o.path, "post: request target")->capture_default_str();
+  app.add_option("--body-file", o.body_file, "post: the request body");
+  app.add_option("--content-type", o.content_type, "post: Content-Type")->capture_default_str();
+  app.add_option("--rate", o.rate, "post: open-loop requests per second in all (0: closed loop)")
+      ->capture_default_str();
   app.add_flag("!--no-auth", o.dummy_auth, "Do not send the dummy Authorization header");
   app.add_flag("!--no-stop-on-empty", o.stop_on_empty,
                "receive-delete: keep polling after an empty receive");
@@ -783,12 +851,22 @@ int main(int argc, char** argv) {
     o.m = mode::receive_delete;
   } else if (o.mode_name == "get-attributes") {
     o.m = mode::get_attributes;
+  } else if (o.mode_name == "post") {
+    o.m = mode::post;
   } else {
     std::fprintf(stderr, "sqs_load: unknown --mode %s\n", o.mode_name.c_str());
     return 2;
   }
   if (o.host_header.empty()) o.host_header = o.host + ":" + std::to_string(o.port);
-  if (o.m != mode::create_queue && o.queue_url.empty()) {
+  if (o.m == mode::post && (o.body_file.empty() || o.rate < 0)) {
+    std::fprintf(stderr, "sqs_load: post needs --body-file and a --rate >= 0\n");
+    return 2;
+  }
+  if (o.m == mode::post && o.messages == 0 && o.duration_s == 0) {
+    std::fprintf(stderr, "sqs_load: post needs -n or --duration\n");
+    return 2;
+  }
+  if (o.m != mode::create_queue && o.m != mode::post && o.queue_url.empty()) {
     std::fprintf(stderr, "sqs_load: --queue-url is required for --mode %s\n", o.mode_name.c_str());
     return 2;
   }
