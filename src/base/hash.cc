@@ -1,14 +1,17 @@
 #include "base/hash.h"
 
-// MD5 uses OpenSSL's low-level MD5_* functions, deprecated in OpenSSL 3 in favour of EVP:
-// an EVP digest context allocates on every re-initialisation (measured: one malloc per
-// hash, and 0.6 us against 0.4 us for a 200-byte body), and the server and the client hash
-// every message body. Same implementation (OpenSSL's assembly) underneath.
+// MD5 and SHA-256 use OpenSSL's low-level MD5_*/SHA256_* functions, deprecated in OpenSSL 3
+// in favour of EVP: an EVP digest context allocates on every re-initialisation (measured: one
+// malloc per hash, and 0.6 us against 0.4 us for a 200-byte body), and the server and the
+// client hash every message body and every request. HMAC is built on SHA256_* here (RFC 2104)
+// because OpenSSL 3's one-shot HMAC() fetches the algorithm and builds an EVP_MAC context on
+// every call: ~5 us against ~1 us, once per signed request. Same implementation (OpenSSL's
+// assembly) underneath.
 #define OPENSSL_SUPPRESS_DEPRECATED
 #include <openssl/crypto.h>
-#include <openssl/md5.h>
 #include <openssl/evp.h>
-#include <openssl/hmac.h>
+#include <openssl/md5.h>
+#include <openssl/sha.h>
 
 #include <boost/crc.hpp>
 #include <cstring>
@@ -20,20 +23,6 @@
 #endif
 
 namespace sqsrelay {
-
-namespace {
-// OpenSSL 3 looks an algorithm up in its provider tables on every init that names it through
-// EVP_md5()/EVP_sha256(); fetching once and reusing the object skips that (~0.5 us a call).
-const EVP_MD* fetched(const char* name) {
-  EVP_MD* md = EVP_MD_fetch(nullptr, name, nullptr);
-  if (!md) throw std::runtime_error(std::string("OpenSSL has no ") + name);
-  return md;  // lives for the process
-}
-const EVP_MD* sha256_md() {
-  static const EVP_MD* md = fetched("SHA256");
-  return md;
-}
-}  // namespace
 
 md5_hasher::md5_hasher() : ctx_(new MD5_CTX) { MD5_Init(static_cast<MD5_CTX*>(ctx_)); }
 
@@ -59,16 +48,40 @@ md5_digest md5(std::string_view data) {
 
 sha256_digest sha256(std::string_view data) {
   sha256_digest d{};
-  unsigned int len = 0;
-  EVP_Digest(data.data(), data.size(), d.data(), &len, sha256_md(), nullptr);
+  SHA256_CTX ctx;
+  SHA256_Init(&ctx);
+  SHA256_Update(&ctx, data.data(), data.size());
+  SHA256_Final(d.data(), &ctx);
   return d;
 }
 
 sha256_digest hmac_sha256(std::span<const uint8_t> key, std::string_view data) {
+  constexpr size_t block_size = 64;     // SHA-256's
+  std::array<uint8_t, block_size> k{};  // the key, zero-padded (hashed first when longer)
+  if (key.size() > block_size) {
+    SHA256(key.data(), key.size(), k.data());
+  } else {
+    std::memcpy(k.data(), key.data(), key.size());
+  }
+  std::array<uint8_t, block_size> pad;
+  for (size_t i = 0; i < block_size; ++i) pad[i] = k[i] ^ 0x36;
+  SHA256_CTX ctx;
+  SHA256_Init(&ctx);
+  SHA256_Update(&ctx, pad.data(), pad.size());
+  SHA256_Update(&ctx, data.data(), data.size());
+  sha256_digest inner{};
+  SHA256_Final(inner.data(), &ctx);
+  for (size_t i = 0; i < block_size; ++i) pad[i] = k[i] ^ 0x5c;
+  SHA256_Init(&ctx);
+  SHA256_Update(&ctx, pad.data(), pad.size());
+  SHA256_Update(&ctx, inner.data(), inner.size());
   sha256_digest d{};
-  unsigned int len = 0;
-  HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()),
-       reinterpret_cast<const unsigned char*>(data.data()), data.size(), d.data(), &len);
+  SHA256_Final(d.data(), &ctx);
+  // Key material (the SigV4 signing key and its derivations) must not linger on the stack.
+  OPENSSL_cleanse(k.data(), k.size());
+  OPENSSL_cleanse(pad.data(), pad.size());
+  OPENSSL_cleanse(inner.data(), inner.size());
+  OPENSSL_cleanse(&ctx, sizeof ctx);
   return d;
 }
 

@@ -1,6 +1,11 @@
 #include "base/hash.h"
 
 #include <gtest/gtest.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+
+#include <array>
+#include <string>
 
 #include "base/random.h"
 
@@ -18,6 +23,23 @@ TEST(hash, sha256_and_hmac_match_known_vectors) {
   // RFC 4231 test case 2.
   EXPECT_EQ(to_hex(hmac_sha256(std::string_view("Jefe"), "what do ya want for nothing?")),
             "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
+}
+
+TEST(hash, hmac_matches_openssl_for_every_key_length) {
+  // RFC 4231 test case 6: a key longer than the block is hashed first.
+  EXPECT_EQ(to_hex(hmac_sha256(std::string(131, '\xaa'),
+                               "Test Using Larger Than Block-Size Key - Hash Key First")),
+            "60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54");
+  std::string key, data = "AWS4-HMAC-SHA256\n20150830T123600Z\n";
+  for (size_t n = 0; n <= 130; ++n) {
+    std::array<uint8_t, 32> want{};
+    unsigned int len = 0;
+    HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()),
+         reinterpret_cast<const unsigned char*>(data.data()), data.size(), want.data(), &len);
+    EXPECT_EQ(to_hex(hmac_sha256(key, data)), to_hex(want)) << "key length " << n;
+    key.push_back(static_cast<char>(n * 31 + 7));
+    data.push_back(static_cast<char>(n));
+  }
 }
 
 TEST(hash, crc32c_matches_castagnoli_check_value) {
