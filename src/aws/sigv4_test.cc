@@ -470,6 +470,9 @@ TEST(sigv4_canonical_request, uppercases_the_method) {
 
 TEST(sigv4_time, formats_and_parses_amz_dates) {
   EXPECT_EQ(format_amz_date(at("20240229T235959Z") + 999ms), "20240229T235959Z");
+  EXPECT_EQ(format_amz_date(std::chrono::system_clock::time_point{}), "19700101T000000Z");
+  for (auto t = at("19991231T235957Z"); t < at("20000101T000003Z"); t += 1s)
+    EXPECT_EQ(parse_amz_date(format_amz_date(t)), t);
   EXPECT_FALSE(parse_amz_date("20150230T000000Z"));  // no 30 February
   EXPECT_FALSE(parse_amz_date("20150830T243600Z"));
   EXPECT_FALSE(parse_amz_date("20150830T123600"));
