@@ -20,6 +20,7 @@
 #include "aws/sigv4.h"
 #include "base/hash.h"
 #include "sqs/json_text.h"
+#include "sqs/send_batch_reply.h"
 
 namespace sqsrelay::sqs {
 
@@ -159,6 +160,16 @@ std::vector<attribute_view> views_of(const std::vector<message_attribute>& attrs
   return v;
 }
 
+// to_hex(d) == hex, without building the string (once per message sent).
+bool hex_equals(const md5_digest& d, std::string_view hex) {
+  static constexpr char digits[] = "0123456789abcdef";
+  if (hex.size() != 2 * d.size()) return false;
+  for (size_t i = 0; i < d.size(); ++i) {
+    if (hex[2 * i] != digits[d[i] >> 4] || hex[2 * i + 1] != digits[d[i] & 15]) return false;
+  }
+  return true;
+}
+
 client_error invalid(std::string m) {
   client_error e;
   e.kind = error_kind::invalid;
@@ -229,7 +240,11 @@ std::optional<queue_url_parts> parse_queue_url(std::string_view url) {
 
 client::client(http::client& http, aws::credential_chain& creds, const clock& clk,
                client_options o)
-    : http_(http), creds_(creds), clock_(clk), opts_(std::move(o)) {
+    : http_(http),
+      creds_(creds),
+      clock_(clk),
+      opts_(std::move(o)),
+      batch_reader_(std::make_unique<send_batch_reply_reader>()) {
   origin_ = http_.add_origin(opts_.endpoint);
   host_header_ = opts_.endpoint.host_header();
   endpoint_text_ = opts_.endpoint.to_string();
@@ -486,16 +501,29 @@ asio::awaitable<client_result<send_batch_result>> client::send_message_batch(
     b.push_back('}');
   }
   b += "]}";
-  auto v = co_await call_json("SendMessageBatch", *ex);
-  if (!v) {
-    if (v.error().code == "QueueDoesNotExist") url_cache_.erase(queue);
-    co_return v.error();
+  auto r = co_await call("SendMessageBatch", *ex);
+  if (!r) {
+    if (r.error().code == "QueueDoesNotExist") url_cache_.erase(queue);
+    co_return r.error();
   }
-  const auto& o = v->get_object();
+  send_batch_result listed;
+  if (auto bad = batch_reader_->read(ex->res.body, listed)) {
+    client_error e;
+    e.kind = error_kind::http_status;
+    e.http_status = ex->res.status;
+    e.retryable = true;
+    e.message = fmt::format("SendMessageBatch: {}", *bad);
+    co_return e;
+  }
+  co_return reconcile(entries, std::move(listed));
+}
+
+// Every submitted entry must come back exactly once, in one of the two lists.
+send_batch_result client::reconcile(std::span<const send_entry_ref> entries,
+                                    send_batch_result listed) {
   send_batch_result out;
-  out.failed = parse_failures(o);
-  // Every submitted entry must come back exactly once, in one of the two lists.
-  std::vector<uint8_t> seen(entries.size(), 0);
+  out.failed = std::move(listed.failed);
+  std::array<uint8_t, max_batch_entries> seen{};
   auto index_of = [&](std::string_view id) -> size_t {
     for (size_t i = 0; i < entries.size(); ++i)
       if (entries[i].id == id) return i;
@@ -503,26 +531,19 @@ asio::awaitable<client_result<send_batch_result>> client::send_message_batch(
   };
   for (auto& f : out.failed)
     if (size_t i = index_of(f.id); i < entries.size()) seen[i] = 1;
-  if (auto* succ = array_of(o, "Successful")) {
-    out.successful.reserve(succ->size());
-    for (auto& s : *succ) {
-      if (!s.is_object()) continue;
-      const auto& so = s.get_object();
-      std::string_view id = str_of(so, "Id");
-      size_t i = index_of(id);
-      if (i == entries.size() || seen[i]) continue;  // unknown or repeated id: ignore
-      seen[i] = 1;
-      std::string_view md5_text = str_of(so, "MD5OfMessageBody");
-      if (opts_.verify_md5 && !md5_text.empty() && to_hex(md5(entries[i].body)) != md5_text) {
-        ++stats_.md5_mismatches;
-        out.failed.push_back(batch_failure{std::string(id), "MD5Mismatch",
-                                           "MD5OfMessageBody differs from the body sent", false});
-        continue;
-      }
-      out.successful.push_back(batch_success{std::string(id), std::string(str_of(so, "MessageId")),
-                                             std::string(md5_text),
-                                             std::string(str_of(so, "SequenceNumber"))});
+  out.successful.reserve(listed.successful.size());
+  for (auto& s : listed.successful) {
+    size_t i = index_of(s.id);
+    if (i == entries.size() || seen[i]) continue;  // unknown or repeated id: ignore
+    seen[i] = 1;
+    if (opts_.verify_md5 && !s.md5_of_body.empty() &&
+        !hex_equals(md5(entries[i].body), s.md5_of_body)) {
+      ++stats_.md5_mismatches;
+      out.failed.push_back(batch_failure{std::move(s.id), "MD5Mismatch",
+                                         "MD5OfMessageBody differs from the body sent", false});
+      continue;
     }
+    out.successful.push_back(std::move(s));
   }
   for (size_t i = 0; i < entries.size(); ++i) {
     if (seen[i]) continue;
@@ -532,7 +553,7 @@ asio::awaitable<client_result<send_batch_result>> client::send_message_batch(
                                        "nor Failed",
                                        false});
   }
-  co_return out;
+  return out;
 }
 
 asio::awaitable<client_result<send_result>> client::send_message(std::string queue,

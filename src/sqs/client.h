@@ -29,7 +29,8 @@
 // caches it for `limits_ttl`, and returns the cached value while a refresh fails.
 //
 // Allocation: request bodies are written directly as JSON text into pooled buffers (one per
-// request in flight, reused), responses are parsed with Boost.JSON into a per-buffer arena.
+// request in flight, reused), responses are parsed with Boost.JSON into a per-buffer arena,
+// except SendMessageBatch's, which simdjson reads (send_batch_reply.h).
 //
 // Thread-safety: none; use from the executor of the http::client it was given. The http
 // client and the credential chain must outlive it.
@@ -61,6 +62,8 @@ struct timed_credentials;
 }  // namespace sqsrelay::aws
 
 namespace sqsrelay::sqs {
+
+class send_batch_reply_reader;
 
 enum class error_kind { transport, timeout, http_status, api, credentials, invalid };
 std::string_view to_string(error_kind k);
@@ -273,6 +276,8 @@ class client {
   std::unique_ptr<exchange> take_exchange();
   void give_back(std::unique_ptr<exchange> ex);
   client_error parse_error(std::string_view op, const exchange& ex) const;
+  // A SendMessageBatch reply's lists checked against the entries sent (see above).
+  send_batch_result reconcile(std::span<const send_entry_ref> entries, send_batch_result listed);
 
   http::client& http_;
   aws::credential_chain& creds_;
@@ -291,6 +296,7 @@ class client {
   };
   std::map<std::string, limits_entry, std::less<>> limits_cache_;
   client_stats stats_;
+  std::unique_ptr<send_batch_reply_reader> batch_reader_;
 };
 
 // Splits "https://sqs.us-east-1.amazonaws.com/123456789012/orders" into its parts; nullopt
