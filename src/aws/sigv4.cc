@@ -191,19 +191,55 @@ std::string canonical_query_string(std::string_view raw_query, query_mode mode) 
   return out;
 }
 
-std::string trim_header_value(std::string_view value) {
-  std::string out;
-  out.reserve(value.size());
+namespace {
+
+// trim_header_value(value) appended to `out` (no temporary per header).
+void append_trimmed(std::string& out, std::string_view value) {
+  if (std::none_of(value.begin(), value.end(), is_python_space)) {
+    out.append(value);  // the usual header value: nothing to trim or collapse
+    return;
+  }
+  const size_t start = out.size();
   bool pending_space = false;
   for (char c : value) {
     if (is_python_space(c)) {
-      pending_space = !out.empty();
+      pending_space = out.size() != start;
       continue;
     }
     if (pending_space) out.push_back(' ');
     pending_space = false;
     out.push_back(c);
   }
+}
+
+void append_canonical_headers(std::string& out, const header_list& headers,
+                              const std::vector<std::string>& signed_names) {
+  for (const auto& name : signed_names) {
+    out.append(name).push_back(':');
+    bool first = true;
+    for (const auto& [n, v] : headers) {
+      if (!iequals(n, name)) continue;
+      if (!first) out.push_back(',');
+      append_trimmed(out, v);
+      first = false;
+    }
+    out.push_back('\n');
+  }
+}
+
+void append_signed_headers(std::string& out, const std::vector<std::string>& sorted_names) {
+  for (size_t i = 0; i < sorted_names.size(); ++i) {
+    if (i != 0) out.push_back(';');
+    out.append(sorted_names[i]);
+  }
+}
+
+}  // namespace
+
+std::string trim_header_value(std::string_view value) {
+  std::string out;
+  out.reserve(value.size());
+  append_trimmed(out, value);
   return out;
 }
 
@@ -219,27 +255,14 @@ std::vector<std::string> parse_signed_headers(std::string_view list) {
 
 std::string join_signed_headers(const std::vector<std::string>& sorted_names) {
   std::string out;
-  for (const auto& name : sorted_names) {
-    if (!out.empty()) out.push_back(';');
-    out.append(name);
-  }
+  append_signed_headers(out, sorted_names);
   return out;
 }
 
 std::string canonical_headers(const header_list& headers,
                               const std::vector<std::string>& signed_names) {
   std::string out;
-  for (const auto& name : signed_names) {
-    out.append(name).push_back(':');
-    bool first = true;
-    for (const auto& [n, v] : headers) {
-      if (!iequals(n, name)) continue;
-      if (!first) out.push_back(',');
-      out.append(trim_header_value(v));
-      first = false;
-    }
-    out.push_back('\n');
-  }
+  append_canonical_headers(out, headers, signed_names);
   return out;
 }
 
@@ -248,12 +271,25 @@ std::string canonical_request(const signable_request& req,
                               std::string_view payload_hash, query_mode mode) {
   auto [path, query] = split_target(req.target);
   std::string out;
+  // Built once per signed request: one buffer, sized for the usual case.
+  size_t headers_size = 0;
+  for (const auto& [n, v] : req.headers) headers_size += n.size() + v.size() + 2;
+  out.reserve(req.method.size() + req.target.size() + 2 * headers_size + payload_hash.size() +
+              16);
   for (char c : req.method) out.push_back(c >= 'a' && c <= 'z' ? static_cast<char>(c - 32) : c);
   out.push_back('\n');
-  out.append(canonical_uri(path)).push_back('\n');
-  out.append(canonical_query_string(query, mode)).push_back('\n');
-  out.append(canonical_headers(req.headers, signed_names)).push_back('\n');
-  out.append(join_signed_headers(signed_names)).push_back('\n');
+  if (path == "/") {  // canonical already (every SQS JSON request)
+    out.push_back('/');
+  } else {
+    out.append(canonical_uri(path));
+  }
+  out.push_back('\n');
+  if (!query.empty()) out.append(canonical_query_string(query, mode));
+  out.push_back('\n');
+  append_canonical_headers(out, req.headers, signed_names);
+  out.push_back('\n');
+  append_signed_headers(out, signed_names);
+  out.push_back('\n');
   out.append(payload_hash);
   return out;
 }
@@ -474,9 +510,13 @@ signer::~signer() {
 
 sha256_digest signer::key_for(std::string_view date, std::string_view region,
                               std::string_view service) const {
-  std::string cache_key = credential_scope(date, region, service);
+  return key_for_scope(credential_scope(date, region, service), date, region, service);
+}
+
+sha256_digest signer::key_for_scope(std::string_view scope, std::string_view date,
+                                    std::string_view region, std::string_view service) const {
   std::lock_guard lock(mu_);
-  if (auto it = keys_.find(cache_key); it != keys_.end()) return it->second;
+  if (auto it = keys_.find(scope); it != keys_.end()) return it->second;
   // A new date: the other days' keys will not be needed again.
   for (auto it = keys_.begin(); it != keys_.end();) {
     if (std::string_view(it->first).substr(0, 8) == date) {
@@ -487,7 +527,7 @@ sha256_digest signer::key_for(std::string_view date, std::string_view region,
     it = keys_.erase(it);
   }
   sha256_digest key = signing_key(creds_.secret_access_key, date, region, service);
-  keys_.emplace(std::move(cache_key), key);
+  keys_.emplace(std::string(scope), key);
   return key;
 }
 
@@ -505,17 +545,21 @@ result<header_fields> signer::sign_at(const signing_input& req, std::string_view
   auto client_hash = first_header(req.headers, "x-amz-content-sha256");
   std::string hash = client_hash ? trim_header_value(*client_hash) : payload_hash(req.body);
 
-  header_fields added{{"X-Amz-Date", amz_date}};
+  header_fields added;
+  added.reserve(4);  // date, token, content hash, authorization
+  added.emplace_back("X-Amz-Date", amz_date);
   if (!creds_.session_token.empty())
     added.emplace_back("X-Amz-Security-Token", creds_.session_token);
   if (opts_.add_content_sha256 && !client_hash) added.emplace_back("X-Amz-Content-SHA256", hash);
 
-  signable_request full = req;
+  signable_request full{req.method, req.target, {}, req.body};
+  full.headers.reserve(req.headers.size() + added.size());
+  full.headers.assign(req.headers.begin(), req.headers.end());
   for (const auto& [n, v] : added) full.headers.emplace_back(n, v);
   std::vector<std::string> names = names_to_sign(full.headers);
   std::string scope = credential_scope(date, region, service);
   std::string sts = string_to_sign(amz_date, scope, canonical_request(full, names, hash));
-  std::string sig = signature(key_for(date, region, service), sts);
+  std::string sig = signature(key_for_scope(scope, date, region, service), sts);
   added.emplace_back("Authorization", authorization_value(creds_.access_key_id, scope,
                                                           join_signed_headers(names), sig));
   return added;

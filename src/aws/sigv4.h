@@ -227,6 +227,9 @@ class signer {
  private:
   sha256_digest key_for(std::string_view date, std::string_view region,
                         std::string_view service) const;
+  // The same when the caller has the credential scope (the cache key) at hand.
+  sha256_digest key_for_scope(std::string_view scope, std::string_view date,
+                              std::string_view region, std::string_view service) const;
 
   credentials creds_;
   const clock& clock_;
