@@ -132,6 +132,11 @@ std::variant<decoded, api_error> decode_query(const http::request& req) {
   if (!params)
     return sqs::errors::malformed_request(params.error().message);
   d.action = std::string(sqs::query_action(*params));
+  // A bare GET of a queue URL (a browser, a health probe) is not an SQS request at all: AWS
+  // answers 404 UnknownOperationException, not the 400 MissingAction of a form without Action.
+  if (d.action.empty() && form.empty() && req.method() == beast::http::verb::get)
+    return sqs::errors::auth_failure(404, "UnknownOperationException",
+                                     "The requested operation is not supported.");
   if (d.action.empty()) return sqs::errors::auth_failure(400, "MissingAction",
                                                          "The request must contain the parameter Action.");
   auto obj = sqs::query_to_json_request(d.action, *params);

@@ -270,6 +270,15 @@ class QueryProtocolTest(WireTestCase):
         self.assertQueryError(query_call({"Action": "FooBar"}), "InvalidAction")
         self.assertQueryError(query_call({"Action": "SendMessage"}, url=url), "MissingParameter")
 
+    def test_bare_get_of_a_queue_url(self):
+        # AWS answers a GET with no query at all with 404 UnknownOperationException; a form
+        # without Action (GET with other parameters, or any POST) is 400 MissingAction.
+        _, url = self.create_queue()
+        self.assertQueryError(requests.get(url, timeout=10), "UnknownOperationException", 404)
+        self.assertQueryError(query_call({"QueueName": "x"}, url=url, method="GET"),
+                              "MissingAction")
+        self.assertQueryError(query_call({}, url=url), "MissingAction")
+
     def test_unknown_attribute(self):
         _, url = self.create_queue()
         err = self.assertQueryError(query_call({"Action": "GetQueueAttributes", "QueueUrl": url,
