@@ -45,10 +45,12 @@ struct relay::ack_tracker {
     size_t remaining = 0;
     failures failed;
     std::function<void(failures)> done;  // empty once the waiter gave up (a tombstone)
+    std::function<void()> wake;          // stop waiting now (shutdown): cancels its timer
   };
   std::mutex mu;
   std::map<uint64_t, waiter> waiters;  // by first seq
   std::map<uint64_t, std::optional<failure>> early;
+  bool released = false;  // shutting down: nobody waits for delivery any more
 
   static std::optional<failure> failure_of(const pipeline::outcome& o) {
     if (o.what != pipeline::outcome::kind::dead_lettered) return std::nullopt;
@@ -77,7 +79,10 @@ struct relay::ack_tracker {
     if (fire) fire(std::move(failed));
   }
 
-  void add(uint64_t first, size_t n, std::function<void(failures)> done) {
+  // Registers a waiter for seqs [first, first + n); false (nothing registered, `done` not
+  // called) when shutdown released the waiters and some of the seqs have not ended yet.
+  bool add(uint64_t first, size_t n, std::function<void(failures)> done,
+           std::function<void()> wake) {
     failures failed;
     {
       std::lock_guard lock(mu);
@@ -88,11 +93,31 @@ struct relay::ack_tracker {
         ++already;
       }
       if (already < n) {
-        waiters[first] = waiter{first + n - 1, n - already, std::move(failed), std::move(done)};
-        return;
+        if (released) return false;
+        waiters[first] = waiter{first + n - 1, n - already, std::move(failed), std::move(done),
+                                std::move(wake)};
+        return true;
       }
     }
     done(std::move(failed));
+    return true;
+  }
+
+  // Shutdown: every waiter stops waiting (and answers that the data stays spooled).
+  void release() {
+    std::vector<std::function<void()>> wakes;
+    {
+      std::lock_guard lock(mu);
+      released = true;
+      for (auto& [first, w] : waiters)
+        if (w.done && w.wake) wakes.push_back(std::move(w.wake));
+    }
+    for (auto& wake : wakes) wake();
+  }
+
+  bool is_released() {
+    std::lock_guard lock(mu);
+    return released;
   }
 
   void give_up(uint64_t first) {
@@ -165,16 +190,28 @@ class relay::spool_sink final : public sources::ingest_sink {
     auto timer = std::make_shared<asio::steady_timer>(ex);
     auto ended = std::make_shared<delivery_state>();
     timer->expires_after(relay_.opts_.ack_delivered_timeout);
-    relay_.acks_->add(first, records.size(), [timer, ended, ex](ack_tracker::failures f) {
-      ended->failed = std::move(f);
-      ended->done.store(true, std::memory_order_release);
-      asio::post(ex, [timer] { timer->cancel(); });
-    });
-    auto [tec] = co_await timer->async_wait(awaitable_token{});
-    (void)tec;
+    auto cancel = [timer, ex] { asio::post(ex, [timer] { timer->cancel(); }); };
+    bool waiting = relay_.acks_->add(
+        first, records.size(),
+        [ended, cancel](ack_tracker::failures f) {
+          ended->failed = std::move(f);
+          ended->done.store(true, std::memory_order_release);
+          cancel();
+        },
+        cancel);
+    if (waiting) {
+      auto [tec] = co_await timer->async_wait(awaitable_token{});
+      (void)tec;
+    }
     if (!ended->done.load(std::memory_order_acquire)) {
       relay_.acks_->give_up(first);
       if (!ended->done.load(std::memory_order_acquire)) {
+        if (relay_.acks_->is_released()) {
+          stats.ack_released += 1;
+          co_return sources::submit_result::retry_later(
+              relay_.opts_.retry_after,
+              "shutting down: stored in the spool, delivered to SQS after the restart");
+        }
         stats.ack_timeouts += 1;
         co_return sources::submit_result::retry_later(
             relay_.opts_.retry_after, "stored, but not delivered to SQS within the timeout");
@@ -349,6 +386,8 @@ void relay::finished(uint64_t seq, bool ack_waiter, const pipeline::outcome& o) 
   if (ack_waiter) acks_->ended(seq, o);
 }
 
+void relay::release_ack_waiters() { acks_->release(); }
+
 void relay::stop(std::chrono::steady_clock::duration timeout) {
   if (stopped_) return;
   stopped_ = true;
@@ -392,6 +431,10 @@ std::string relay::metrics_text() const {
           stats_.spool_full);
   counter("sqsrelay_relay_spool_errors_total", "Batches the spool failed to store.",
           stats_.spool_errors);
+  counter("sqsrelay_relay_ack_released_total",
+          "ack = delivered batches answered 503 at shutdown before SQS took them all (they "
+          "stay spooled and are delivered after the restart).",
+          stats_.ack_released);
   counter("sqsrelay_relay_ack_timeouts_total",
           "ack = delivered batches not delivered within the timeout.", stats_.ack_timeouts);
   counter("sqsrelay_relay_ack_undelivered_total",

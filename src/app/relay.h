@@ -50,7 +50,7 @@ struct relay_options {
 struct relay_stats {
   std::atomic<uint64_t> spooled{0}, delivered{0}, dead_lettered{0}, abandoned{0},
       undecodable{0}, spool_full{0}, spool_errors{0}, ack_timeouts{0},
-      ack_undelivered{0};
+      ack_undelivered{0}, ack_released{0};
 };
 
 class relay {
@@ -62,6 +62,11 @@ class relay {
 
   // The sink that spools batches for `endpoint`; nullptr for an unknown name.
   sources::ingest_sink* sink(std::string_view endpoint);
+
+  // Shutdown: requests of ack = delivered routes stop waiting for SQS and answer 503 +
+  // Retry-After (their data stays spooled and is delivered after the restart), and new ones
+  // answer so at once, instead of being cut off when the listeners' deadline passes.
+  void release_ack_waiters();
 
   // Stops reading the spool, lets the senders finish what they hold until `timeout`, then
   // persists the delivery position. Whatever was not delivered stays in the spool.

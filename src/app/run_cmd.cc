@@ -234,11 +234,20 @@ int run_relay(const run_options& o) {
     return n;
   };
   asio::signal_set signals(ioc, SIGINT, SIGTERM);
+  // ack = delivered requests may wait for SQS longer than the shutdown deadline (it may be
+  // down): 1 s before the deadline they are answered 503 + Retry-After rather than cut off.
+  asio::steady_timer release_acks(ioc);
   signals.async_wait([&](boost::system::error_code, int sig) {
     spdlog::info("signal {}: stopping (up to {} s)", sig, o.shutdown_seconds);
     *deadline = std::chrono::steady_clock::now() + std::chrono::seconds(o.shutdown_seconds);
     for (auto& s : servers) s->stop();
     if (metrics_srv) metrics_srv->stop();
+    release_acks.expires_at(*deadline - std::min<std::chrono::steady_clock::duration>(
+                                            std::chrono::seconds(1),
+                                            std::chrono::seconds(o.shutdown_seconds) / 2));
+    release_acks.async_wait([&](boost::system::error_code ec) {
+      if (!ec) r->release_ack_waiters();
+    });
     pool.stop_when_idle(in_progress, *deadline);
   });
   pool.run();

@@ -39,9 +39,9 @@ def bodies(client, url, expect, timeout=10):
     return got
 
 
-def start_run(cfg):
+def start_run(cfg, *extra):
     """Starts `sqsrelay run -c cfg`; returns the process and its ingest and metrics URLs."""
-    proc = subprocess.Popen([binary_path(), "run", "-c", cfg], stdout=subprocess.PIPE,
+    proc = subprocess.Popen([binary_path(), "run", "-c", cfg, *extra], stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True)
     ingest = metrics = None
     deadline = time.monotonic() + 30
@@ -337,6 +337,79 @@ listen = "127.0.0.1:0"
             self.assertRegex(text, r"\nsqsrelay_relay_ack_undelivered_total 2\n")
             self.assertRegex(text, r"\nsqsrelay_ingest_messages_undelivered_total(\{[^}]*\})? 2\n")
             self.assertRegex(text, r'\nsqsrelay_ingest_responses_total\{[^}]*code="502"\} 1\n')
+        finally:
+            stop_run(proc)
+            target.stop()
+
+    def test_run_delivered_route_at_shutdown_answers_503_and_keeps_the_data(self):
+        """SIGTERM while an ack = delivered request waits for an SQS that is down: the client
+        gets a 503 with Retry-After before the shutdown deadline (not a closed connection),
+        and the spooled messages reach the queue after the restart."""
+        import socket
+        import threading
+        s = socket.socket()
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+        s.close()  # nothing listens here until the target starts below
+        tmp = tempfile.mkdtemp(prefix="sqsrelay-run-")
+        cfg = os.path.join(tmp, "relay.toml")
+        with open(cfg, "w") as f:
+            f.write(f"""
+[spool]
+dir = "{os.path.join(tmp, 'spool')}"
+
+[endpoints.target]
+url = "http://127.0.0.1:{port}"
+
+[[sources.http]]
+listen = "127.0.0.1:0"
+default_endpoint = "target"
+
+[[sources.http.routes]]
+path = "/delivered"
+queue = "later"
+endpoint = "target"
+ack = "delivered"
+
+[metrics]
+listen = "127.0.0.1:0"
+""")
+        proc, ingest, _ = start_run(cfg, "--shutdown-timeout", "4")
+        answer = {}
+
+        def post():
+            try:
+                answer["r"] = requests.post(f"{ingest}/delivered", timeout=30,
+                                            json=[{"n": 1}, {"n": 2}])
+            except requests.RequestException as e:
+                answer["error"] = e
+
+        t = threading.Thread(target=post)
+        t.start()
+        try:
+            time.sleep(1.0)  # the request is spooled and waits for the (absent) target
+            self.assertTrue(t.is_alive(), answer)
+            started = time.monotonic()
+            proc.send_signal(signal.SIGTERM)
+            t.join(30)
+            took = time.monotonic() - started
+            self.assertIn("r", answer, answer.get("error"))
+            r = answer["r"]
+            self.assertEqual(r.status_code, 503, r.text)
+            self.assertGreaterEqual(int(r.headers["Retry-After"]), 1)
+            self.assertIn("shutting down", r.text)
+            self.assertLess(took, 4.0, "answered before the shutdown deadline")
+            self.assertEqual(proc.wait(30), 0)
+        finally:
+            stop_run(proc)
+        # The data stayed spooled: with the target up, the next run delivers it.
+        target = SqsRelayServer(in_memory=True, listen=f"127.0.0.1:{port}").start()
+        client = make_client(target.endpoint)
+        url = client.create_queue(QueueName="later")["QueueUrl"]
+        proc, _, _ = start_run(cfg)
+        try:
+            got = sorted(json.loads(m["Body"])["n"] for m in bodies(client, url, 2, timeout=30))
+            self.assertEqual(got, [1, 2])
         finally:
             stop_run(proc)
             target.stop()
