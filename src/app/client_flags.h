@@ -41,8 +41,12 @@ inline void add_client_flags(CLI::App* cmd, client_flags& f) {
   cmd->add_option("--ca-bundle", f.ca_bundle, "PEM file of CAs to trust for https endpoints");
   cmd->add_flag("--no-verify-ssl", f.no_verify_ssl,
                 "Do not verify TLS certificates (testing only)");
-  cmd->add_option("--connect-timeout", f.connect_timeout_s, "Seconds")->capture_default_str();
+  // A zero or negative timeout would fail every request (or none would ever time out).
+  cmd->add_option("--connect-timeout", f.connect_timeout_s, "Seconds")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
   cmd->add_option("--read-timeout", f.read_timeout_s, "Seconds per request")
+      ->check(CLI::PositiveNumber)
       ->capture_default_str();
 }
 

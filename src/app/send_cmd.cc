@@ -14,6 +14,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstring>
+#include <filesystem>
 #include <future>
 #include <mutex>
 #include <thread>
@@ -62,6 +63,20 @@ class send_io_context : public asio::io_context {
 // Per-message failures printed to stderr when no dead-letter file keeps them.
 constexpr uint64_t max_printed_failures = 20;
 
+// Removes the default dead-letter file at the end when this run created it and nothing was
+// written to it.
+struct remove_if_empty {
+  std::string path;  // empty: keep whatever is there
+  ~remove_if_empty() {
+    if (path.empty()) return;
+    std::error_code ec;
+    if (std::filesystem::file_size(path, ec) == 0 && !ec) std::filesystem::remove(path, ec);
+  }
+};
+
+// Where dead letters go when --dead-letter-file is not given (the current directory).
+constexpr std::string_view default_dead_letter_file = "sqsrelay-dead-letters.ndjson";
+
 struct run_state {
   std::atomic<uint64_t> input_errors{0};
   std::atomic<uint64_t> printed{0};
@@ -95,18 +110,31 @@ void draw_progress(const sender_counters& c, double secs, bool final_line) {
   std::fflush(stderr);
 }
 
+// The queue's URL, once SQS answered for it: GetQueueUrl for a name, then GetQueueAttributes
+// (its MaximumMessageSize, which the sender needs anyway and the client caches) for a name
+// and a URL alike, so that a URL naming a queue that does not exist, or an endpoint nobody
+// answers on, is found before any input is read.
+asio::awaitable<sqs::client_result<std::string>> checked_queue_url(sqs::client& client,
+                                                                    std::string queue) {
+  auto url = co_await client.resolve_queue(std::move(queue));
+  if (!url) co_return url.error();
+  auto limits = co_await client.get_queue_limits(*url);
+  if (!limits) co_return limits.error();
+  co_return *url;
+}
+
 // Checks that the queue exists (a typo must not dead-letter a whole file) and returns its URL.
 result<std::string> resolve_queue(asio::io_context& io, sqs::client& client,
                                   const std::string& queue, std::string& error) {
   // Throttling, 5xx and network errors are retried (capped exponential backoff, ~1 min in
   // all); a queue that does not exist is not.
-  auto r = asio::co_spawn(io, client.resolve_queue(queue), asio::use_future).get();
+  auto r = asio::co_spawn(io, checked_queue_url(client, queue), asio::use_future).get();
   for (int attempt = 1; !r && r.error().retryable && attempt < 12; ++attempt) {
     if (attempt == 1)  // say so at once rather than after a minute of silence
       fmt::print(stderr, "sqsrelay send: queue {}: {}; retrying for up to a minute\n", queue,
                  r.error().message.empty() ? r.error().code : r.error().message);
     std::this_thread::sleep_for(std::chrono::milliseconds(std::min(50 << attempt, 8000)));
-    r = asio::co_spawn(io, client.resolve_queue(queue), asio::use_future).get();
+    r = asio::co_spawn(io, checked_queue_url(client, queue), asio::use_future).get();
   }
   if (!r) {
     error = r.error().message.empty() ? r.error().code : r.error().message;
@@ -172,25 +200,31 @@ CLI::App* add_send_command(CLI::App& app, send_options& o) {
   cmd->add_option("--group-id", o.group_id, "MessageGroupId for every message");
   cmd->add_option("--dead-letter-file", o.dead_letter_file,
                   "Append messages that can never be delivered, bad input records and "
-                  "messages abandoned at the drain timeout here as NDJSON with the reason");
+                  "messages abandoned at the drain timeout here as NDJSON with the reason "
+                  "(default: ./sqsrelay-dead-letters.ndjson, removed if left empty)");
   cmd->add_option("--dead-letter-queue", o.dead_letter_queue,
                   "Also send messages SQS rejected to this queue (name or URL)");
   cmd->add_option("--linger-ms", o.linger_ms,
                   "Longest wait for a batch to fill (0: send when a connection is free)")
+      ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
   cmd->add_option("--max-in-flight", o.max_in_flight,
                   "Most requests in flight (the adaptive window's ceiling)")
+      ->check(CLI::Range(1u, 100000u))
       ->capture_default_str();
   cmd->add_option("--max-attempts", o.max_attempts,
                   "Calls per message before it is dead-lettered (0: until the drain timeout)")
       ->capture_default_str();
   cmd->add_option("--backoff-base-ms", o.backoff_base_ms,
                   "Retry backoff: the first wait's ceiling (doubles per attempt, full jitter)")
+      ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
   cmd->add_option("--backoff-cap-ms", o.backoff_cap_ms, "Retry backoff: the longest wait")
+      ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
   cmd->add_option("--drain-timeout", o.drain_timeout_s,
                   "Seconds to keep delivering after the input ends; what is left is abandoned")
+      ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
   cmd->add_flag("--progress", o.progress, "Show progress even when stderr is not a terminal");
   cmd->add_flag("--no-progress", o.no_progress, "Never show progress");
@@ -214,15 +248,29 @@ int run_send(const send_options& o) {
       return 2;
     }
   }
+  // Dead letters are never only counted: without --dead-letter-file they go to
+  // ./sqsrelay-dead-letters.ndjson (appended; removed again if this run created it and left
+  // it empty). Only when that cannot be created either are they just printed and counted.
+  const bool default_dead_letters = o.dead_letter_file.empty();
+  const std::string dead_letter_path =
+      default_dead_letters ? std::string(default_dead_letter_file) : o.dead_letter_file;
+  std::error_code exists_ec;
+  // Declared before the file: its destructor runs after the file is closed.
+  remove_if_empty tidy;
+  if (default_dead_letters && !std::filesystem::exists(dead_letter_path, exists_ec))
+    tidy.path = dead_letter_path;
   std::unique_ptr<ndjson_dead_letter_file> dead_letters;
-  if (!o.dead_letter_file.empty()) {
-    auto f = ndjson_dead_letter_file::open(o.dead_letter_file);
-    if (!f) {
-      fmt::print(stderr, "sqsrelay send: cannot open dead-letter file {}: {}\n",
-                 o.dead_letter_file, f.error().message());
-      return 2;
-    }
+  if (auto f = ndjson_dead_letter_file::open(dead_letter_path); f) {
     dead_letters = std::move(*f);
+  } else if (!default_dead_letters) {
+    fmt::print(stderr, "sqsrelay send: cannot open dead-letter file {}: {}\n", dead_letter_path,
+               f.error().message());
+    return 2;
+  } else {
+    fmt::print(stderr,
+               "sqsrelay send: warning: cannot create {} ({}); messages that cannot be "
+               "delivered will only be counted (use --dead-letter-file)\n",
+               dead_letter_path, f.error().message());
   }
 
   send_io_context io{1};
@@ -263,7 +311,7 @@ int run_send(const send_options& o) {
       fmt::print(stderr, "sqsrelay send: --dead-letter-queue {} at {}: {}\n",
                  o.dead_letter_queue, (*session)->endpoint().url, error);
       shutdown_io();
-      return 2;
+        return 2;
     }
   }
 
@@ -278,7 +326,8 @@ int run_send(const send_options& o) {
   sender s(io.get_executor(), transport, so, dead_letters.get());
 
   run_state st;
-  st.print_failures = !dead_letters;
+  // The first failures are shown on the terminal unless the user chose a file for them.
+  st.print_failures = default_dead_letters;
   const std::string& queue = *url;
   rejection bad_input{reject_reason::invalid_input, "InvalidInput", ""};
   message_reader reader(
@@ -374,8 +423,8 @@ int run_send(const send_options& o) {
              st.input_errors.load(), c.api_calls, per_msg, per_call, c.billing_units,
              c.retried, c.throttled, c.request_errors);
   if (st.not_printed.load())
-    fmt::print(stderr, "  ({} more failures not shown; use --dead-letter-file)\n",
-               st.not_printed.load());
+    fmt::print(stderr, "  ({} more failures not shown{})\n", st.not_printed.load(),
+               dead_letters ? "" : "; use --dead-letter-file");
   if (dead_letters && (c.dead_lettered || c.abandoned || st.input_errors.load()))
     fmt::print(stderr, "  dead letters: {}\n", dead_letters->path());
   if (o.summary_json) {

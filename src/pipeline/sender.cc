@@ -635,7 +635,15 @@ class sender_engine : public std::enable_shared_from_this<sender_engine> {
       it.attempts = 0;
       return enqueue(idx);
     }
-    it.dead_reason = std::move(why);
+    if (it.redirected && it.dead_reason) {
+      // The dead-letter queue did not take it either: the file keeps why it was dead-lettered
+      // in the first place (oversize, ...) and says what the dead-letter queue answered.
+      it.dead_reason->message += fmt::format(
+          " (then the dead-letter queue {} did not take it: {}: {})", queue(it.queue).name,
+          why.code, why.message);
+    } else {
+      it.dead_reason = std::move(why);
+    }
     if (!dead_letters_) return complete_dead_letter(idx, {});
     it.dl_writing = true;
     dl_batch_.push_back(idx);

@@ -566,6 +566,35 @@ TEST_F(SenderTest, DeadLetterQueueReceivesSenderFaultsUnchanged) {
   EXPECT_EQ(rec.by_body[bad.body][0].reason->reason, reject_reason::invalid_characters);
 }
 
+TEST_F(SenderTest, ARefusalByTheDeadLetterQueueKeepsTheFirstReason) {
+  auto o = defaults();
+  o.dead_letter_queue = "dlq";
+  make(o);
+  submit("q", msg("poison"));
+  run();
+  advance(milliseconds(5));
+  ASSERT_EQ(fake.calls.size(), 1u);
+  fake.answer(0, {{"0", "InvalidParameterValue", "bad value", true}});
+  run();
+  advance(milliseconds(5));
+  ASSERT_EQ(fake.calls.size(), 2u);
+  EXPECT_EQ(fake.calls[1].queue, "dlq");
+  fake.answer(1, {{"0", "AccessDenied", "not yours", true}});
+  run();
+  advance(milliseconds(5));
+  EXPECT_EQ(fake.calls.size(), 2u);  // not sent a third time
+  rec.expect_exactly_once(1);
+  const auto& out = rec.by_body["poison"][0];
+  EXPECT_EQ(out.what, outcome::kind::dead_lettered);
+  ASSERT_TRUE(out.reason);
+  EXPECT_EQ(out.reason->reason, reject_reason::sender_fault);
+  EXPECT_EQ(out.reason->code, "InvalidParameterValue");
+  EXPECT_NE(out.reason->message.find("bad value"), std::string::npos) << out.reason->message;
+  EXPECT_NE(out.reason->message.find("dead-letter queue dlq did not take it: AccessDenied"),
+            std::string::npos)
+      << out.reason->message;
+}
+
 TEST_F(SenderTest, DeadLetterFileHoldsExactlyTheImpossibleMessagesBeforeTheyComplete) {
   auto dir = std::filesystem::temp_directory_path() /
              ("sqsrelay-sender-dl-" + std::to_string(::getpid()));

@@ -46,11 +46,12 @@ class SendCliTest(unittest.TestCase):
         cls.server.cleanup()
         cls.tmp.cleanup()
 
-    def send(self, queue, data, *args, stdin=True):
+    def send(self, queue, data, *args, stdin=True, cwd=None):
         cmd = [binary_path(), "--log-level", "error", "send", "--endpoint-url",
                self.server.endpoint, "--queue", queue, "--summary-json", *args]
+        # The working directory is where the default dead-letter file goes.
         proc = subprocess.run(cmd, input=data.encode() if stdin else None, capture_output=True,
-                              timeout=120)
+                              timeout=120, cwd=cwd or self.tmp.name)
         out = proc.stdout.decode()
         summary = json.loads(out.strip().splitlines()[-1]) if out.strip() else None
         return proc.returncode, summary, proc.stderr.decode()
@@ -107,12 +108,59 @@ class SendCliTest(unittest.TestCase):
     def test_plain_lines_and_failures_printed_without_a_dead_letter_file(self):
         name = unique_name("lines")
         url = self.client.create_queue(QueueName=name)["QueueUrl"]
-        code, s, err = self.send(name, "one\ntwo\n\nbad\x02\nthree")
+        cwd = tempfile.mkdtemp(dir=self.tmp.name)
+        bad = "".join(f"bad\x02{i}\n" for i in range(25))
+        code, s, err = self.send(name, "one\ntwo\n\nbad\x02\nthree\n" + bad, cwd=cwd)
         self.assertEqual(code, 1)
         self.assertIn("line 4: dead-lettered: invalid_characters", err)
-        self.assertEqual((s["delivered"], s["dead_lettered"]), (3, 1))
+        self.assertIn("6 more failures not shown", err)  # 26 failed, 20 printed
+        self.assertEqual((s["delivered"], s["dead_lettered"]), (3, 26))
         self.assertEqual(sorted(m["Body"] for m in receive_all(self.client, url)),
                          ["one", "three", "two"])
+        # Nothing is only counted: all 26 are in the default dead-letter file.
+        default = os.path.join(cwd, "sqsrelay-dead-letters.ndjson")
+        self.assertIn("dead letters: sqsrelay-dead-letters.ndjson", err)
+        with open(default) as f:
+            recs = [json.loads(line) for line in f]
+        self.assertEqual(sorted(r["body"] for r in recs),
+                         sorted(["bad\x02"] + [f"bad\x02{i}" for i in range(25)]))
+        self.assertEqual({r["reason"] for r in recs}, {"invalid_characters"})
+
+    def test_the_default_dead_letter_file_is_removed_when_nothing_failed(self):
+        name = unique_name("clean")
+        self.client.create_queue(QueueName=name)
+        cwd = tempfile.mkdtemp(dir=self.tmp.name)
+        code, s, err = self.send(name, "a\nb\n", cwd=cwd)
+        self.assertEqual(code, 0, err)
+        self.assertEqual(os.listdir(cwd), [])
+        # One that was there before is kept, even if this run added nothing.
+        open(os.path.join(cwd, "sqsrelay-dead-letters.ndjson"), "w").close()
+        code, s, err = self.send(name, "c\n", cwd=cwd)
+        self.assertEqual(code, 0, err)
+        self.assertEqual(os.listdir(cwd), ["sqsrelay-dead-letters.ndjson"])
+
+    def test_missing_queue_given_as_a_url_is_a_setup_error(self):
+        url = f"{self.server.endpoint}/000000000000/{unique_name('nope')}"
+        code, s, err = self.send(url, "x\n")
+        self.assertEqual(code, 2, err)
+        self.assertIsNone(s)
+        self.assertIn("QueueDoesNotExist", err)
+        missing_dlq = f"{self.server.endpoint}/000000000000/{unique_name('no-dlq')}"
+        name = unique_name("dlq-url-check")
+        self.client.create_queue(QueueName=name)
+        code, s, err = self.send(name, "x\n", "--dead-letter-queue", missing_dlq)
+        self.assertEqual(code, 2, err)
+        self.assertIn("--dead-letter-queue", err)
+
+    def test_nonsense_numbers_are_usage_errors(self):
+        name = unique_name("flags")
+        self.client.create_queue(QueueName=name)
+        for flag, value in (("--max-in-flight", "0"), ("--read-timeout", "0"),
+                            ("--connect-timeout", "-1"), ("--drain-timeout", "-5"),
+                            ("--linger-ms", "-1")):
+            code, s, err = self.send(name, "x\n", flag, value)
+            self.assertEqual(code, 2, f"{flag} {value}: {err}")
+            self.assertIn(flag, err)
 
     def test_everything_delivered_exits_zero_with_a_summary(self):
         name = unique_name("ok")
