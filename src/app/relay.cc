@@ -386,7 +386,9 @@ void relay::finished(uint64_t seq, bool ack_waiter, const pipeline::outcome& o) 
   if (ack_waiter) acks_->ended(seq, o);
 }
 
-void relay::release_ack_waiters() { acks_->release(); }
+void relay::release_ack_waiters() {
+  if (acks_) acks_->release();
+}
 
 void relay::stop(std::chrono::steady_clock::duration timeout) {
   if (stopped_) return;
@@ -396,11 +398,14 @@ void relay::stop(std::chrono::steady_clock::duration timeout) {
   // Senders first: a reader blocked in submit() returns once its sender is stopping.
   for (auto& ep : endpoints_) {
     auto left = deadline - std::chrono::steady_clock::now();
-    ep->sender->stop(std::max<std::chrono::steady_clock::duration>(left, {}));
+    if (ep->sender) ep->sender->stop(std::max<std::chrono::steady_clock::duration>(left, {}));
   }
   if (reader_.joinable()) reader_.join();
-  if (auto r = spool_->persist_position(); !r)
-    spdlog::warn("spool: persisting the delivery position failed: {}", r.error().message());
+  // A relay whose open() failed half-way has no spool (nor anything to persist).
+  if (spool_) {
+    if (auto r = spool_->persist_position(); !r)
+      spdlog::warn("spool: persisting the delivery position failed: {}", r.error().message());
+  }
   io_.stop();
   if (io_thread_.joinable()) io_thread_.join();
   for (auto& ep : endpoints_) {

@@ -6,6 +6,7 @@
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/asio/co_spawn.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
@@ -23,6 +24,25 @@ namespace beast = boost::beast;
 using tcp = asio::ip::tcp;
 
 namespace {
+
+// Counts a request in server_stats::in_progress from its armed moment to the guard's end.
+class in_progress_guard {
+ public:
+  in_progress_guard() = default;
+  in_progress_guard(const in_progress_guard&) = delete;
+  in_progress_guard& operator=(const in_progress_guard&) = delete;
+  ~in_progress_guard() {
+    if (counter_) *counter_ -= 1;
+  }
+  void arm(std::atomic<int64_t>& counter) {
+    counter_ = &counter;
+    counter += 1;
+  }
+
+ private:
+  std::atomic<int64_t>* counter_ = nullptr;
+};
+
 
 struct session_env {
   std::vector<asio::io_context*> workers;
@@ -86,9 +106,23 @@ asio::awaitable<void> serve_requests(Stream& stream, peer_info peer,
     beast::http::request_parser<beast::http::string_body> parser;
     parser.body_limit(env->opts.body_limit);
     parser.header_limit(static_cast<uint32_t>(env->opts.header_limit));
-    tcp_layer.expires_after(buffer.size() ? env->opts.request_timeout : env->opts.idle_timeout);
+    // Between requests the idle timeout applies; from a request's first byte on, the
+    // request timeout covers its header and body (a client trickling its header is cut
+    // like one trickling its body).
+    if (buffer.size() == 0) {
+      tcp_layer.expires_after(env->opts.idle_timeout);
+      auto [rec, rn] = co_await stream.async_read_some(buffer.prepare(64u << 10),
+                                                       asio::as_tuple(asio::use_awaitable));
+      if (rec) break;  // closed, reset or idle: nothing to answer
+      buffer.commit(rn);
+    }
+    tcp_layer.expires_after(env->opts.request_timeout);
     auto [ec, n] = co_await beast::http::async_read_header(stream, buffer, parser,
                                                            asio::as_tuple(asio::use_awaitable));
+    // From a complete header on, the request counts as in progress: a graceful stop waits
+    // for its body and its answer.
+    in_progress_guard busy;
+    if (!ec) busy.arm(env->stats->in_progress);
     // A transfer coding other than chunked (last) leaves a request's length unknown; RFC 9112
     // §6.3 has the server refuse it rather than guess where the next request starts.
     if (!ec && !parser.chunked() &&
@@ -170,7 +204,6 @@ asio::awaitable<void> serve_requests(Stream& stream, peer_info peer,
       break;
     }
     env->stats->requests += 1;
-    env->stats->in_progress += 1;
     request req = parser.release();
     // The headers stay as received (a SigV4 signature may cover Transfer-Encoding).
     if (chunked) req.body() = std::move(chunked_body);
@@ -179,14 +212,12 @@ asio::awaitable<void> serve_requests(Stream& stream, peer_info peer,
     // status::unknown asks for the connection to be dropped without an answer (the
     // server's fault injection uses it to imitate a lost connection).
     if (res.result() == beast::http::status::unknown) {
-      env->stats->in_progress -= 1;
       boost::system::error_code ignored;
       tcp_layer.socket().close(ignored);
       co_return;
     }
     res.keep_alive(keep && !env->stopping->load());
     co_await write_response(stream, res);
-    env->stats->in_progress -= 1;
     if (!res.keep_alive()) break;
   }
 }
@@ -219,6 +250,7 @@ asio::awaitable<void> run_session(tcp::socket socket, std::shared_ptr<session_en
 }
 
 asio::awaitable<void> accept_loop(tcp::acceptor& acceptor, std::shared_ptr<session_env> env) {
+  auto last_warning = std::chrono::steady_clock::time_point{};
   for (size_t next = 0;; ++next) {
     auto ex = env->workers[next % env->workers.size()]->get_executor();
     auto [ec, socket] =
@@ -226,8 +258,21 @@ asio::awaitable<void> accept_loop(tcp::acceptor& acceptor, std::shared_ptr<sessi
     if (env->stopping->load()) co_return;
     if (ec) {
       if (ec == asio::error::operation_aborted) co_return;
-      spdlog::warn("http: accept failed: {}", ec.message());
-      continue;  // e.g. EMFILE: keep serving the connections we have
+      // E.g. EMFILE: keep serving the connections we have. accept() fails at once while the
+      // condition lasts, so pause before the next try (the backlog holds the connections
+      // waiting) and say so at most every 10 s, not once per try.
+      uint64_t n = env->stats->accept_errors.fetch_add(1) + 1;
+      auto now = std::chrono::steady_clock::now();
+      if (now - last_warning >= std::chrono::seconds(10)) {
+        spdlog::warn("http: accept failed: {} ({} accept errors so far; pausing accepts for "
+                     "100 ms after each)",
+                     ec.message(), n);
+        last_warning = now;
+      }
+      asio::steady_timer pause(acceptor.get_executor(), std::chrono::milliseconds(100));
+      co_await pause.async_wait(asio::as_tuple(asio::use_awaitable));
+      if (env->stopping->load()) co_return;
+      continue;
     }
     env->stats->connections += 1;
     asio::co_spawn(ex, run_session(std::move(socket), env), asio::detached);

@@ -70,7 +70,7 @@ result<std::shared_ptr<boost::asio::ssl::context>> make_tls_context(const std::s
 
 struct server_stats {
   std::atomic<uint64_t> connections{0}, requests{0}, bad_requests{0}, too_large{0},
-      tls_failures{0}, refused{0};
+      tls_failures{0}, refused{0}, accept_errors{0};
   // Requests read and not yet answered (graceful shutdown waits for 0).
   std::atomic<int64_t> in_progress{0};
 };

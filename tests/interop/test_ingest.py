@@ -414,6 +414,88 @@ listen = "127.0.0.1:0"
             stop_run(proc)
             target.stop()
 
+    def test_run_reports_a_spool_it_cannot_open(self):
+        """A spool that cannot be opened (the path is a file; another instance holds it) is a
+        clear error and exit 1, never a crash."""
+        tmp = tempfile.mkdtemp(prefix="sqsrelay-run-")
+        not_a_dir = os.path.join(tmp, "file")
+        open(not_a_dir, "w").close()
+
+        def config(name, spool_dir):
+            path = os.path.join(tmp, name)
+            with open(path, "w") as f:
+                f.write(f"""
+[spool]
+dir = "{spool_dir}"
+
+[endpoints.target]
+url = "http://127.0.0.1:9"
+
+[[sources.http]]
+listen = "127.0.0.1:0"
+default_endpoint = "target"
+
+[metrics]
+listen = "127.0.0.1:0"
+""")
+            return path
+
+        p = subprocess.run([binary_path(), "run", "-c", config("a.toml", not_a_dir)],
+                           capture_output=True, text=True, timeout=60)
+        self.assertEqual(p.returncode, 1, p.stdout + p.stderr)
+        self.assertIn("Not a directory", p.stdout + p.stderr)
+        spool = os.path.join(tmp, "spool")
+        first, _, _ = start_run(config("b.toml", spool))
+        try:
+            p = subprocess.run([binary_path(), "run", "-c", config("c.toml", spool)],
+                               capture_output=True, text=True, timeout=60)
+            self.assertEqual(p.returncode, 1, p.stdout + p.stderr)
+            self.assertIn("locked", p.stdout + p.stderr)
+            self.assertIsNone(first.poll(), "the first instance keeps running")
+        finally:
+            stop_run(first)
+
+
+class ServeShutdownTest(unittest.TestCase):
+    def test_sigterm_lets_a_request_whose_body_is_arriving_finish(self):
+        """serve on SIGTERM: a request whose header arrived and whose body is still on its way
+        is answered (and stored) before the process exits, within --shutdown-timeout."""
+        import socket
+        srv = SqsRelayServer(ingest=True, extra_args=["--shutdown-timeout", "10"]).start()
+        try:
+            host, port = srv.ingest_endpoint.split("//")[1].split(":")
+            s = socket.create_connection((host, int(port)))
+            s.sendall(b"POST /queues/late/messages HTTP/1.1\r\nHost: x\r\n"
+                      b"Content-Type: application/json\r\nContent-Length: 7\r\n\r\n[1,")
+            time.sleep(0.3)
+            srv.proc.send_signal(signal.SIGTERM)
+            time.sleep(1.0)
+            self.assertIsNone(srv.proc.poll(), "still finishing the request")
+            s.sendall(b"2,3]")
+            s.settimeout(10)
+            reply = b""
+            while b"\r\n\r\n" not in reply or not reply.rstrip().endswith(b"}"):
+                chunk = s.recv(4096)
+                if not chunk:
+                    break
+                reply += chunk
+            s.close()
+            self.assertIn(b" 200 ", reply.split(b"\r\n")[0], reply)
+            self.assertIn(b'"accepted":3', reply)
+            self.assertEqual(srv.proc.wait(15), 0)
+            # Stored: a restart on the same data dir has the three messages.
+            again = SqsRelayServer(data_dir=srv.data_dir).start()
+            try:
+                client = make_client(again.endpoint)
+                url = client.get_queue_url(QueueName="late")["QueueUrl"]
+                got = sorted(m["Body"] for m in bodies(client, url, 3))
+                self.assertEqual(got, ["1", "2", "3"])
+            finally:
+                again.stop()
+        finally:
+            srv.stop()
+            srv.cleanup()
+
 
 if __name__ == "__main__":
     unittest.main(verbosity=2)

@@ -12,7 +12,9 @@ import base64
 import json
 import os
 import socket
+import subprocess
 import sys
+import time
 import unittest
 import urllib.parse
 import xml.etree.ElementTree as ET
@@ -62,6 +64,12 @@ def query_call(params, url=None, method="POST"):
         return _send("GET", url + "?" + urllib.parse.urlencode(params))
     return _send("POST", url, urllib.parse.urlencode(params).encode(),
                  {"Content-Type": "application/x-www-form-urlencoded; charset=utf-8"})
+
+
+def cpu_seconds(pid):
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def xml(resp):
@@ -278,6 +286,35 @@ class QueryProtocolTest(WireTestCase):
         self.assertQueryError(query_call({"QueueName": "x"}, url=url, method="GET"),
                               "MissingAction")
         self.assertQueryError(query_call({}, url=url), "MissingAction")
+
+    def test_running_out_of_file_descriptors_neither_spins_nor_floods_the_log(self):
+        # Idle connections beyond the process's descriptor limit: accept() fails with EMFILE
+        # while it lasts. The server pauses between tries, warns at most every 10 s, keeps
+        # serving the connections it has and accepts again once descriptors are free.
+        with SqsRelayServer(in_memory=True) as srv:
+            subprocess.run(["prlimit", f"--pid={srv.proc.pid}", "--nofile=64:64"], check=True)
+            socks = [socket.create_connection(("127.0.0.1", srv.port)) for _ in range(120)]
+            try:
+                cpu0 = cpu_seconds(srv.proc.pid)
+                time.sleep(2)
+                cpu = cpu_seconds(srv.proc.pid) - cpu0
+            finally:
+                for s in socks:
+                    s.close()
+            warnings = srv.log().count("accept failed")
+            self.assertGreaterEqual(warnings, 1, srv.log())
+            self.assertLessEqual(warnings, 2, "one warning per 10 s, not one per try")
+            self.assertLess(cpu, 0.5, f"{cpu:.2f} s of CPU in 2 s: the accept loop spins")
+            client = make_client(srv.endpoint)
+            deadline = time.monotonic() + 10
+            while True:  # the closed connections free their descriptors
+                try:
+                    client.list_queues()
+                    break
+                except Exception:
+                    if time.monotonic() > deadline:
+                        raise
+                    time.sleep(0.2)
 
     def test_unknown_attribute(self):
         _, url = self.create_queue()
