@@ -68,6 +68,14 @@ asio::awaitable<sources::submit_result> embedded_sink::async_submit(
   std::vector<refused_message> refused;
   for (auto& r : st.result.rejected)
     refused.push_back({r.index, r.error.type, r.error.message});
+  // What the queue refused (e.g. longer than its MaximumMessageSize) is reported per element
+  // like an ack = delivered route's undelivered messages, never hidden in a plain 200.
+  std::vector<sources::undelivered_message> undelivered;
+  undelivered.reserve(refused.size());
+  for (const auto& r : refused) {
+    const auto& m = batch.messages()[r.index];
+    undelivered.push_back({m.index, m.offset, r.code, r.message});
+  }
   size_t n_dead = count_dead_letters(batch, refused);
   if (n_dead == 0) co_return sources::submit_result::accepted();
   const sources::ingest_batch* batch_ptr = &batch;
@@ -78,7 +86,9 @@ asio::awaitable<sources::submit_result> embedded_sink::async_submit(
         std::chrono::seconds(1), "the dead-letter file could not be written: " + ec.message());
   }
   stats_.dead_lettered += n_dead;
-  co_return sources::submit_result::accepted();
+  auto ok = sources::submit_result::accepted();
+  ok.undelivered = std::move(undelivered);
+  co_return ok;
 }
 
 std::string embedded_sink::metrics_text() const {

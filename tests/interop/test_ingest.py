@@ -166,6 +166,27 @@ class ServeIngestTest(unittest.TestCase):
         self.assertEqual(by_code["invalid_characters"]["detail"].count("element 1 at byte"), 1,
                          by_code["invalid_characters"]["detail"])
 
+    def test_a_message_the_queue_refuses_is_reported_not_hidden_in_a_200(self):
+        # The queue's MaximumMessageSize (1024) is below the route's limit: the queue refuses
+        # element 0. reject routes answer 502 naming it; dead_letter routes 200 with the report.
+        for srv, status in ((self.strict, 502), (self.server, 200)):
+            client = make_client(srv.endpoint)
+            q = unique_name("small")
+            url = client.create_queue(QueueName=q,
+                                      Attributes={"MaximumMessageSize": "1024"})["QueueUrl"]
+            r = requests.post(f"{srv.ingest_endpoint}/queues/{q}/messages", timeout=10,
+                              json=[{"a": "x" * 2000}, {"a": 1}])
+            self.assertEqual(r.status_code, status, r.text)
+            j = r.json()
+            self.assertEqual([(e["index"], e["reason"]) for e in j["errors"]],
+                             [(0, "not_delivered")], r.text)
+            self.assertIn("must be shorter than 1024 bytes", j["errors"][0]["message"])
+            if status == 200:
+                self.assertEqual((j["accepted"], j["dead_lettered"]), (1, 1))
+            else:
+                self.assertEqual((j["delivered"], j["dead_lettered"]), (1, 1))
+            self.assertEqual([m["Body"] for m in bodies(client, url, 1)], ['{"a":1}'])
+
     def test_metrics_count_ingest(self):
         q = unique_name("m")
         requests.post(f"{self.server.ingest_endpoint}/queues/{q}/messages", json=[1, 2, 3],
