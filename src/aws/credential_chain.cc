@@ -113,15 +113,19 @@ class env_provider final : public credential_provider {
 class profile_provider final : public credential_provider {
  public:
   profile_provider(env_lookup env, std::string profile)
-      : env_(std::move(env)), profile_(profile.empty() ? profile_name(env_) : std::move(profile)),
+      : env_(std::move(env)),
+        named_(profile_is_named(env_, profile)),
+        profile_(profile.empty() ? profile_name(env_) : std::move(profile)),
         name_("profile " + profile_) {}
   std::string_view name() const override { return name_; }
   asio::awaitable<credential_result<timed_credentials>> fetch() override {
     profile_files f = load_profile_files(env_);
     auto sec = find_profile(f, profile_);
     if (!sec) {
-      co_return not_found(fmt::format("no profile '{}' in {} or {}", profile_,
-                                      f.credentials_path, f.config_path));
+      // A named profile that is missing is a typo, not "no credentials here": falling
+      // through would act as the container's or instance's role instead.
+      std::string m = profile_not_found_message(f, profile_);
+      co_return named_ ? failed(std::move(m)) : not_found(std::move(m));
     }
     auto get = [&](std::string_view k) -> std::optional<std::string> {
       auto it = sec->find(k);
@@ -156,6 +160,7 @@ class profile_provider final : public credential_provider {
 
  private:
   env_lookup env_;
+  bool named_;  // --profile, AWS_PROFILE or AWS_DEFAULT_PROFILE; not the implicit default
   std::string profile_;
   std::string name_;
 };
@@ -431,6 +436,15 @@ std::string profile_name(const env_lookup& env) {
   if (auto p = non_empty(env, "AWS_PROFILE")) return *p;
   if (auto p = non_empty(env, "AWS_DEFAULT_PROFILE")) return *p;
   return "default";
+}
+
+bool profile_is_named(const env_lookup& env, std::string_view flag) {
+  return !flag.empty() || non_empty(env, "AWS_PROFILE") || non_empty(env, "AWS_DEFAULT_PROFILE");
+}
+
+std::string profile_not_found_message(const profile_files& f, std::string_view profile) {
+  return fmt::format("the config profile ({}) could not be found in {} or {}", profile,
+                     f.credentials_path, f.config_path);
 }
 
 profile_files load_profile_files(const env_lookup& env) {

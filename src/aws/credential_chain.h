@@ -6,7 +6,10 @@
 //   2. profile       the shared `credentials` file (AWS_SHARED_CREDENTIALS_FILE, default
 //                    ~/.aws/credentials, section [name]), then the `config` file
 //                    (AWS_CONFIG_FILE, default ~/.aws/config, section [profile name] or
-//                    [default]); the profile is AWS_PROFILE (else "default")
+//                    [default]); the profile is --profile, else AWS_PROFILE, else
+//                    AWS_DEFAULT_PROFILE, else "default". A profile named in one of those
+//                    ways that neither file has stops the chain (botocore's
+//                    ProfileNotFound); only the implicit "default" may be absent.
 //   3. container     AWS_CONTAINER_CREDENTIALS_RELATIVE_URI (on http://169.254.170.2) or
 //                    AWS_CONTAINER_CREDENTIALS_FULL_URI, with the Authorization header from
 //                    AWS_CONTAINER_AUTHORIZATION_TOKEN or AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE
@@ -86,7 +89,8 @@ class credential_provider {
 // Fixed credentials (tests; `--access-key` style flags).
 std::unique_ptr<credential_provider> make_static_provider(credentials c, std::string name);
 std::unique_ptr<credential_provider> make_env_provider(env_lookup env);
-// `profile` empty: AWS_PROFILE, else "default".
+// `profile` empty: AWS_PROFILE, else AWS_DEFAULT_PROFILE, else "default". A missing profile
+// is `not_found` only when it is that implicit "default", else `failed`.
 std::unique_ptr<credential_provider> make_profile_provider(env_lookup env, std::string profile);
 // The HTTP providers use `http` (which must outlive them) with short timeouts of their own.
 std::unique_ptr<credential_provider> make_container_provider(env_lookup env, http::client& http);
@@ -109,6 +113,12 @@ struct profile_files {
 };
 profile_files load_profile_files(const env_lookup& env);
 std::string profile_name(const env_lookup& env);
+// Whether the profile was named (`flag` = --profile, AWS_PROFILE or AWS_DEFAULT_PROFILE)
+// rather than being the implicit "default". A named profile that neither file has is an
+// error, as botocore's ProfileNotFound (also for a named "default").
+bool profile_is_named(const env_lookup& env, std::string_view flag);
+// "the config profile (NAME) could not be found in CREDENTIALS_PATH or CONFIG_PATH"
+std::string profile_not_found_message(const profile_files& f, std::string_view profile);
 std::optional<ini_section> find_profile(const profile_files& f, std::string_view profile);
 // A `[services NAME]` section of the config file (for endpoint_url per service), if any.
 std::optional<ini_section> find_services(const profile_files& f, std::string_view name);

@@ -201,9 +201,12 @@ TEST_F(credential_chain_test, profiles_from_credentials_and_config_files) {
   ASSERT_TRUE(cfg);
   EXPECT_EQ(cfg->creds.secret_access_key.reveal(), "cfgsecret");
 
-  auto missing = fetch(*make_profile_provider(with("nope"), ""));
+  auto missing = fetch(*make_profile_provider(with("nope"), ""));  // named: a typo
   ASSERT_FALSE(missing);
-  EXPECT_EQ(missing.error().kind, credential_error::not_found);
+  EXPECT_EQ(missing.error().kind, credential_error::failed);
+  EXPECT_NE(missing.error().message.find("the config profile (nope) could not be found"),
+            std::string::npos)
+      << missing.error().message;
 
   auto role = fetch(*make_profile_provider(with("role"), ""));
   ASSERT_FALSE(role);
@@ -215,6 +218,47 @@ TEST_F(credential_chain_test, profiles_from_credentials_and_config_files) {
   ASSERT_TRUE(svc);
   EXPECT_EQ(svc->at("sqs.endpoint_url"), "http://127.0.0.1:9999");
   EXPECT_EQ(find_profile(f, "dev")->at("region"), "eu-west-1");
+}
+
+TEST_F(credential_chain_test, a_named_profile_that_does_not_exist_is_an_error_the_default_is_not) {
+  std::map<std::string, std::string, std::less<>> vars{
+      {"AWS_SHARED_CREDENTIALS_FILE", (dir_ / "none").string()},
+      {"AWS_CONFIG_FILE", (dir_ / "none2").string()}};
+  auto implicit = fetch(*make_profile_provider(map_env(vars), ""));
+  ASSERT_FALSE(implicit);
+  EXPECT_EQ(implicit.error().kind, credential_error::not_found);
+
+  auto flag = fetch(*make_profile_provider(map_env(vars), "typo"));  // --profile typo
+  ASSERT_FALSE(flag);
+  EXPECT_EQ(flag.error().kind, credential_error::failed);
+  for (const char* var : {"AWS_PROFILE", "AWS_DEFAULT_PROFILE"}) {
+    for (const char* name : {"typo", "default"}) {  // a named "default" too, as botocore
+      auto v = vars;
+      v[var] = name;
+      auto r = fetch(*make_profile_provider(map_env(v), ""));
+      ASSERT_FALSE(r) << var << "=" << name;
+      EXPECT_EQ(r.error().kind, credential_error::failed) << var << "=" << name;
+    }
+  }
+}
+
+TEST_F(credential_chain_test, a_missing_named_profile_never_falls_through_to_the_instance_role) {
+  auto env = map_env({{"AWS_SHARED_CREDENTIALS_FILE", (dir_ / "none").string()},
+                      {"AWS_CONFIG_FILE", (dir_ / "none2").string()},
+                      {"AWS_EC2_METADATA_SERVICE_ENDPOINT", base_},
+                      {"AWS_CONTAINER_CREDENTIALS_FULL_URI", base_ + "/container/creds"},
+                      {"AWS_CONTAINER_AUTHORIZATION_TOKEN", meta_.container_token}});
+  auto chain = make_default_chain(ioc_.get_executor(), env, *http_, clock_, "typo");
+  auto r = run(chain->get());
+  ASSERT_FALSE(r);
+  EXPECT_NE(r.error().message.find("profile (typo) could not be found"), std::string::npos)
+      << r.error().message;
+  EXPECT_EQ(meta_.requests, 0);  // neither the container endpoint nor IMDS was asked
+
+  auto implicit = make_default_chain(ioc_.get_executor(), env, *http_, clock_);
+  auto c = run(implicit->get());  // no profile named: on to the container credentials
+  ASSERT_TRUE(c) << c.error().message;
+  EXPECT_EQ((*c)->provider, "container");
 }
 
 TEST_F(credential_chain_test, container_endpoint_with_token_file) {
