@@ -517,6 +517,10 @@ bool credential_chain::fresh_enough(std::chrono::seconds ahead) const {
   return *current_->expiration - clock_.wall() > ahead;
 }
 
+bool credential_chain::refreshed_recently() const {
+  return succeeded_at_ && clock_.steady() - *succeeded_at_ < opts_.min_refresh_interval;
+}
+
 asio::awaitable<credential_result<std::shared_ptr<const timed_credentials>>>
 credential_chain::fetch_all() {
   ++fetches_;
@@ -525,9 +529,18 @@ credential_chain::fetch_all() {
     auto r = co_await p->fetch();
     if (r) {
       auto t = std::make_shared<timed_credentials>(std::move(*r));
-      if (t->expiration && *t->expiration - clock_.wall() <= opts_.mandatory_ahead) {
-        spdlog::warn("credentials from {} expire within {} s", t->provider,
-                     opts_.mandatory_ahead.count());
+      const auto left =
+          t->expiration
+              ? std::chrono::duration_cast<std::chrono::seconds>(*t->expiration - clock_.wall())
+              : std::chrono::seconds::max();
+      if (left <= std::chrono::seconds(0)) {
+        co_return failed(
+            fmt::format("credentials: {}: the credentials it returned expired {} s ago",
+                        t->provider, -left.count()));
+      }
+      if (left <= opts_.refresh_ahead) {
+        spdlog::warn("credentials from {} expire in {} s (refreshing at most every {} s)",
+                     t->provider, left.count(), opts_.min_refresh_interval.count());
       }
       spdlog::debug("credentials: using {}", t->provider);
       co_return std::shared_ptr<const timed_credentials>(std::move(t));
@@ -540,24 +553,33 @@ credential_chain::fetch_all() {
   co_return not_found(fmt::format("no AWS credentials found; tried: {}", tried));
 }
 
+// Records a fetch's outcome and wakes the callers waiting for it.
+void credential_chain::refreshed(
+    const credential_result<std::shared_ptr<const timed_credentials>>& r) {
+  refreshing_ = false;
+  ++completed_;
+  if (r) {
+    current_ = *r;
+    last_error_.reset();
+    failed_at_.reset();
+    succeeded_at_ = clock_.steady();
+  } else {
+    last_error_ = r.error();
+    failed_at_ = clock_.steady();
+  }
+  for (void* w : waiters_) static_cast<asio::steady_timer*>(w)->cancel();
+  waiters_.clear();
+}
+
 asio::awaitable<void> credential_chain::refresh_in_background() {
   std::shared_ptr<bool> alive = alive_;
   auto r = co_await fetch_all();
   if (!*alive) co_return;
-  refreshing_ = false;
-  ++completed_;
-  if (r) {
-    current_ = std::move(*r);
-    last_error_.reset();
-    failed_at_.reset();
-  } else {
-    failed_at_ = clock_.steady();
+  if (!r) {
     spdlog::warn("credential refresh failed (keeping the current ones until they expire): {}",
                  r.error().message);
-    last_error_ = r.error();
   }
-  for (void* w : waiters_) static_cast<asio::steady_timer*>(w)->cancel();
-  waiters_.clear();
+  refreshed(r);
 }
 
 asio::awaitable<credential_result<std::shared_ptr<const timed_credentials>>>
@@ -566,30 +588,22 @@ credential_chain::get() {
     if (fresh_enough(opts_.refresh_ahead)) co_return current_;
     if (fresh_enough(opts_.mandatory_ahead)) {
       bool backing_off = failed_at_ && clock_.steady() - *failed_at_ < opts_.retry_interval;
-      if (!refreshing_ && !backing_off) {
+      if (!refreshing_ && !backing_off && !refreshed_recently()) {
         refreshing_ = true;
         asio::co_spawn(ex_, refresh_in_background(), asio::detached);
       }
       co_return current_;
     }
+    // Short-lived credentials fetched moments ago: nothing better is to be had yet.
+    if (refreshed_recently() && fresh_enough(std::chrono::seconds(0))) co_return current_;
     if (!refreshing_) {
       if (last_error_ && failed_at_ && clock_.steady() - *failed_at_ < opts_.min_retry_interval)
         co_return *last_error_;
       // Nothing usable: fetch now, and let concurrent callers wait for this one.
       refreshing_ = true;
       auto r = co_await fetch_all();
-      refreshing_ = false;
-      ++completed_;
-      for (void* w : waiters_) static_cast<asio::steady_timer*>(w)->cancel();
-      waiters_.clear();
-      if (!r) {
-        last_error_ = r.error();
-        failed_at_ = clock_.steady();
-        co_return r.error();
-      }
-      current_ = *r;
-      last_error_.reset();
-      failed_at_.reset();
+      refreshed(r);
+      if (!r) co_return r.error();
       co_return current_;
     }
     uint64_t seen = completed_;

@@ -27,7 +27,12 @@
 // refresh and keeps getting the current credentials; within `mandatory_ahead` (1 min) of
 // expiry callers wait for the refresh. One refresh at a time; concurrent callers share it.
 // A failed background refresh keeps the old credentials until the mandatory window, and is
-// retried at most every `retry_interval`.
+// retried at most every `retry_interval`. A provider may hand out credentials that are
+// already inside the refresh window (a lifetime under 5 min): then a successful refresh is
+// followed by the next one no sooner than `min_refresh_interval`, and until then the
+// credentials are used even inside the mandatory window, up to their expiry (as botocore
+// uses "refreshed credentials that are still expired" rather than fetch per request).
+// Credentials that arrive already expired are an error.
 //
 // Secrets never appear in errors or logs (aws::secret_string).
 // Thread-safety: a chain and its providers are used from one executor (single-threaded).
@@ -130,6 +135,8 @@ struct chain_options {
   std::chrono::seconds mandatory_ahead{60};
   std::chrono::seconds retry_interval{10};     // between failed background refreshes
   std::chrono::seconds min_retry_interval{1};  // between failed blocking fetches
+  // Between successful refreshes, when the provider's credentials are already due for one.
+  std::chrono::seconds min_refresh_interval{30};
 };
 
 class credential_chain {
@@ -155,6 +162,8 @@ class credential_chain {
   boost::asio::awaitable<credential_result<std::shared_ptr<const timed_credentials>>> fetch_all();
   boost::asio::awaitable<void> refresh_in_background();
   bool fresh_enough(std::chrono::seconds ahead) const;
+  bool refreshed_recently() const;
+  void refreshed(const credential_result<std::shared_ptr<const timed_credentials>>& r);
 
   boost::asio::any_io_executor ex_;
   std::vector<std::unique_ptr<credential_provider>> providers_;
@@ -169,6 +178,9 @@ class credential_chain {
   // After a failed fetch, no background refresh for `retry_interval` and no blocking fetch
   // for `min_retry_interval`: a failing metadata service is not hammered at request rate.
   std::optional<std::chrono::steady_clock::time_point> failed_at_;
+  // The last successful fetch: the next one comes `min_refresh_interval` later at the
+  // earliest, unless the credentials expire first (or are invalidated).
+  std::optional<std::chrono::steady_clock::time_point> succeeded_at_;
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };
 

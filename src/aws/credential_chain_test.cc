@@ -390,6 +390,70 @@ TEST_F(credential_chain_test, failed_background_refresh_keeps_current_credential
   EXPECT_NE(d.error().message.find("imds"), std::string::npos) << d.error().message;
 }
 
+TEST_F(credential_chain_test, short_lived_credentials_are_refetched_at_most_every_interval) {
+  meta_.lifetime = 120s;  // inside the 5 min refresh window from the start
+  std::vector<std::unique_ptr<credential_provider>> p;
+  p.push_back(make_imds_provider(map_env({{"AWS_EC2_METADATA_SERVICE_ENDPOINT", base_}}), *http_));
+  chain_options o;
+  o.min_refresh_interval = 30s;
+  credential_chain chain(ioc_.get_executor(), std::move(p), clock_, o);
+  ASSERT_TRUE(run(chain.get()));
+  for (int i = 0; i < 100; ++i) {  // a busy sender: many calls, each followed by I/O
+    ASSERT_TRUE(run(chain.get()));
+    drain();
+    if (i % 10 == 9) clock_.advance(2s);  // 20 s in all
+  }
+  EXPECT_EQ(chain.fetches(), 1u);
+  EXPECT_EQ(meta_.token_puts, 1);
+
+  clock_.advance(11s);  // 31 s after the fetch, 89 s left: one background refresh
+  auto a = run(chain.get());
+  ASSERT_TRUE(a);
+  EXPECT_EQ((*a)->creds.access_key_id, "AKID1");
+  drain();
+  EXPECT_EQ(chain.fetches(), 2u);
+  for (int i = 0; i < 20; ++i) {
+    auto b = run(chain.get());
+    ASSERT_TRUE(b);
+    EXPECT_EQ((*b)->creds.access_key_id, "AKID2");
+    drain();
+  }
+  EXPECT_EQ(chain.fetches(), 2u);
+
+  // Credentials shorter-lived than the mandatory window (60 s) are used up to their expiry
+  // without a blocking fetch per call, then fetched again.
+  meta_.lifetime = 40s;
+  chain.invalidate();
+  ASSERT_TRUE(run(chain.get()));
+  EXPECT_EQ(chain.fetches(), 3u);
+  for (int i = 0; i < 20; ++i) {
+    clock_.advance(1s);
+    auto c = run(chain.get());
+    ASSERT_TRUE(c);
+    EXPECT_EQ((*c)->creds.access_key_id, "AKID3");
+    drain();
+  }
+  EXPECT_EQ(chain.fetches(), 3u);
+  clock_.advance(20s);  // AKID3 has expired
+  auto d = run(chain.get());
+  ASSERT_TRUE(d);
+  EXPECT_EQ((*d)->creds.access_key_id, "AKID4");
+  EXPECT_EQ(chain.fetches(), 4u);
+}
+
+TEST_F(credential_chain_test, credentials_that_arrive_expired_are_an_error) {
+  meta_.lifetime = -5s;
+  std::vector<std::unique_ptr<credential_provider>> p;
+  p.push_back(make_imds_provider(map_env({{"AWS_EC2_METADATA_SERVICE_ENDPOINT", base_}}), *http_));
+  credential_chain chain(ioc_.get_executor(), std::move(p), clock_);
+  auto r = run(chain.get());
+  ASSERT_FALSE(r);
+  EXPECT_NE(r.error().message.find("expired 5 s ago"), std::string::npos) << r.error().message;
+  auto again = run(chain.get());  // within min_retry_interval: the same error, no fetch
+  ASSERT_FALSE(again);
+  EXPECT_EQ(chain.fetches(), 1u);
+}
+
 TEST_F(credential_chain_test, concurrent_callers_share_one_fetch) {
   std::vector<std::unique_ptr<credential_provider>> p;
   p.push_back(make_imds_provider(map_env({{"AWS_EC2_METADATA_SERVICE_ENDPOINT", base_}}), *http_));
