@@ -11,6 +11,7 @@
 #include "aws/credential_chain.h"
 #include "http/client.h"
 #include "sqs/client.h"
+#include "sqs/endpoint.h"
 
 namespace sqsrelay::pipeline {
 
@@ -141,6 +142,12 @@ result<std::unique_ptr<sqs_connection>> sqs_connection::create(asio::any_io_exec
                         c->endpoint_);
     return origin.error();
   }
+  auto path = sqs::endpoint_path(c->endpoint_);
+  if (!path) {
+    error = fmt::format("invalid endpoint URL '{}': a query or fragment is not allowed",
+                        c->endpoint_);
+    return make_error_code(http::client_errc::invalid_url);
+  }
   http::client_options ho;
   ho.max_connections_per_origin = o.max_connections;
   ho.request_timeout = o.request_timeout;
@@ -174,6 +181,7 @@ result<std::unique_ptr<sqs_connection>> sqs_connection::create(asio::any_io_exec
   }
   sqs::client_options so;
   so.endpoint = *origin;
+  so.path = std::move(*path);
   so.region = region;
   c->sqs_ = std::make_unique<sqs::client>(*c->http_, *c->creds_, clk, so);
   c->transport_ = std::make_unique<sqs_transport>(*c->sqs_, ex);

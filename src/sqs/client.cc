@@ -226,14 +226,15 @@ bool is_queue_url(std::string_view s) {
 std::optional<queue_url_parts> parse_queue_url(std::string_view url) {
   if (!is_queue_url(url)) return std::nullopt;
   auto scheme_end = url.find("://") + 3;
-  auto path = url.find('/', scheme_end);
-  if (path == std::string_view::npos) return std::nullopt;
-  std::string_view rest = url.substr(path + 1);
+  auto path = url.find_first_of("/?#", scheme_end);
+  if (path == std::string_view::npos || url[path] != '/') return std::nullopt;
+  std::string_view rest = url.substr(path);
   while (!rest.empty() && rest.back() == '/') rest.remove_suffix(1);
-  auto slash = rest.find('/');
-  if (slash == std::string_view::npos || slash == 0) return std::nullopt;
-  std::string_view account = rest.substr(0, slash), name = rest.substr(slash + 1);
-  if (name.empty() || name.find('/') != std::string_view::npos) return std::nullopt;
+  auto slash = rest.rfind('/');
+  if (slash == std::string_view::npos) return std::nullopt;  // no path segment at all
+  std::string_view name = rest.substr(slash + 1), before = rest.substr(0, slash);
+  if (name.empty() || name.find_first_of("?#") != std::string_view::npos) return std::nullopt;
+  std::string_view account = before.substr(before.rfind('/') + 1);
   return queue_url_parts{std::string(url.substr(0, path)), std::string(account),
                          std::string(name)};
 }
@@ -367,7 +368,7 @@ asio::awaitable<client_result<void>> client::call_once(std::string_view op, exch
   ex.sign_headers.emplace_back("Host", host_header_);
   ex.sign_headers.emplace_back("Content-Type", "application/x-amz-json-1.0");
   ex.sign_headers.emplace_back("X-Amz-Target", ex.target);
-  aws::signing_input in{"POST", "/", ex.sign_headers, ex.req.body};
+  aws::signing_input in{"POST", ex.req.target, ex.sign_headers, ex.req.body};
   auto signed_headers = (*sig)->sign(in, opts_.region, opts_.service);
   if (!signed_headers) co_return invalid(fmt::format("{}: signing failed: {}", op,
                                                      signed_headers.error().message()));
@@ -450,7 +451,7 @@ asio::awaitable<client_result<json::value>> client::call_json(std::string_view o
 asio::awaitable<client_result<std::string>> client::get_queue_url(std::string name,
                                                                   std::string owner_account) {
   lease ex(*this);
-  ex->req.reset("POST", "/");
+  ex->req.reset("POST", opts_.path);
   std::string& b = ex->req.body;
   bool first = true;
   b.push_back('{');
@@ -487,7 +488,7 @@ asio::awaitable<client_result<send_batch_result>> client::send_message_batch(
   auto url = co_await resolve_queue(queue);
   if (!url) co_return url.error();
   lease ex(*this);
-  ex->req.reset("POST", "/");
+  ex->req.reset("POST", opts_.path);
   std::string& b = ex->req.body;
   b += "{\"QueueUrl\":";
   append_json_string(b, *url);
@@ -564,7 +565,7 @@ asio::awaitable<client_result<send_result>> client::send_message(std::string que
   send_entry_ref ref{entry.id, entry.body, views, entry.delay_seconds, entry.group_id,
                      entry.dedup_id};
   lease ex(*this);
-  ex->req.reset("POST", "/");
+  ex->req.reset("POST", opts_.path);
   std::string& b = ex->req.body;
   b += "{\"QueueUrl\":";
   append_json_string(b, *url);
@@ -600,7 +601,7 @@ asio::awaitable<client_result<std::vector<received_message>>> client::receive_me
   auto url = co_await resolve_queue(queue);
   if (!url) co_return url.error();
   lease ex(*this);
-  ex->req.reset("POST", "/");
+  ex->req.reset("POST", opts_.path);
   std::string& b = ex->req.body;
   bool first = true;
   b.push_back('{');
@@ -682,7 +683,7 @@ asio::awaitable<client_result<ack_batch_result>> client::ack_batch(
   auto url = co_await resolve_queue(queue);
   if (!url) co_return url.error();
   lease ex(*this);
-  ex->req.reset("POST", "/");
+  ex->req.reset("POST", opts_.path);
   std::string& b = ex->req.body;
   b += "{\"QueueUrl\":";
   append_json_string(b, *url);
@@ -736,7 +737,7 @@ asio::awaitable<client_result<attribute_map>> client::get_queue_attributes(
   auto url = co_await resolve_queue(queue);
   if (!url) co_return url.error();
   lease ex(*this);
-  ex->req.reset("POST", "/");
+  ex->req.reset("POST", opts_.path);
   std::string& b = ex->req.body;
   bool first = true;
   b.push_back('{');
@@ -760,7 +761,7 @@ asio::awaitable<client_result<void>> client::set_queue_attributes(std::string qu
   auto url = co_await resolve_queue(queue);
   if (!url) co_return url.error();
   lease ex(*this);
-  ex->req.reset("POST", "/");
+  ex->req.reset("POST", opts_.path);
   std::string& b = ex->req.body;
   bool first = true;
   b.push_back('{');
@@ -776,7 +777,7 @@ asio::awaitable<client_result<void>> client::set_queue_attributes(std::string qu
 asio::awaitable<client_result<std::string>> client::create_queue(
     std::string name, attribute_map attrs, std::map<std::string, std::string> tags) {
   lease ex(*this);
-  ex->req.reset("POST", "/");
+  ex->req.reset("POST", opts_.path);
   std::string& b = ex->req.body;
   bool first = true;
   b.push_back('{');
@@ -798,7 +799,7 @@ asio::awaitable<client_result<list_queues_result>> client::list_queues(std::stri
   std::string token;
   for (;;) {
     lease ex(*this);
-    ex->req.reset("POST", "/");
+    ex->req.reset("POST", opts_.path);
     std::string& b = ex->req.body;
     bool first = true;
     b.push_back('{');
@@ -824,7 +825,7 @@ asio::awaitable<client_result<void>> client::purge_queue(std::string queue) {
   auto url = co_await resolve_queue(queue);
   if (!url) co_return url.error();
   lease ex(*this);
-  ex->req.reset("POST", "/");
+  ex->req.reset("POST", opts_.path);
   bool first = true;
   ex->req.body.push_back('{');
   member(ex->req.body, first, "QueueUrl", *url);
@@ -838,7 +839,7 @@ asio::awaitable<client_result<void>> client::delete_queue(std::string queue) {
   auto url = co_await resolve_queue(queue);
   if (!url) co_return url.error();
   lease ex(*this);
-  ex->req.reset("POST", "/");
+  ex->req.reset("POST", opts_.path);
   bool first = true;
   ex->req.body.push_back('{');
   member(ex->req.body, first, "QueueUrl", *url);

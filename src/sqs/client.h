@@ -193,6 +193,7 @@ struct queue_limits {
 
 struct client_options {
   http::origin endpoint;      // where requests go
+  std::string path = "/";     // the request target of every call (an endpoint URL's path)
   std::string region = "us-east-1";
   std::string service = "sqs";  // the SigV4 signing name
   bool verify_md5 = true;
@@ -299,14 +300,18 @@ class client {
   std::unique_ptr<send_batch_reply_reader> batch_reader_;
 };
 
-// Splits "https://sqs.us-east-1.amazonaws.com/123456789012/orders" into its parts; nullopt
-// unless the path is exactly /ACCOUNT/NAME.
+// Splits "https://sqs.us-east-1.amazonaws.com/123456789012/orders" into its parts. Any
+// http(s) URL whose last path segment is a name is a queue URL: the embedded server finds a
+// queue by that segment whatever comes before it (it forms http://HOST/ACCOUNT/NAME; ElasticMQ's
+// legacy form is http://HOST/queue/NAME), and the SDKs pass QueueUrl through unchecked.
+// nullopt when it is no http(s) URL or names no queue ("http://HOST", "http://HOST/").
 struct queue_url_parts {
-  std::string origin;  // "https://sqs.us-east-1.amazonaws.com"
-  std::string account;
+  std::string origin;   // "https://sqs.us-east-1.amazonaws.com"
+  std::string account;  // the segment before the name; empty for "http://HOST/NAME"
   std::string name;
 };
 std::optional<queue_url_parts> parse_queue_url(std::string_view url);
+// Starts with http:// or https://: meant as a URL (valid or not), never a queue name.
 bool is_queue_url(std::string_view s);
 
 }  // namespace sqsrelay::sqs

@@ -37,7 +37,10 @@ class sqs_client_test : public ::testing::Test {
     http::server_options ho;
     srv_ = std::make_unique<http::server>(
         std::vector<asio::io_context*>{&ioc_}, ho,
-        [this](http::request r, http::peer_info p) { return fe_->handle(std::move(r), p); },
+        [this](http::request r, http::peer_info p) {
+          targets_.emplace_back(r.target().data(), r.target().size());
+          return fe_->handle(std::move(r), p);
+        },
         [this](int s, std::string_view reason) { return fe_->transport_error(s, reason); });
     ASSERT_TRUE(srv_->start());
     make_client(srv_->port(), {});
@@ -45,7 +48,8 @@ class sqs_client_test : public ::testing::Test {
 
   void make_client(uint16_t port, http::client_options ho,
                    aws::credentials creds = {"AKIDCLIENTTEST",
-                                             aws::secret_string("client-test-secret"), {}}) {
+                                             aws::secret_string("client-test-secret"), {}},
+                   std::string path = "/") {
     sqs_.reset();
     http_.reset();
     auto h = http::client::create(ioc_.get_executor(), ho);
@@ -57,6 +61,7 @@ class sqs_client_test : public ::testing::Test {
                                                      system_clock::instance());
     client_options co;
     co.endpoint = http::origin{false, "127.0.0.1", port};
+    co.path = std::move(path);
     sqs_ = std::make_unique<client>(*http_, *chain_, system_clock::instance(), co);
   }
 
@@ -90,6 +95,7 @@ class sqs_client_test : public ::testing::Test {
   std::unique_ptr<http::client> http_;
   std::unique_ptr<aws::credential_chain> chain_;
   std::unique_ptr<client> sqs_;
+  std::vector<std::string> targets_;  // every request target the server saw
 };
 
 TEST_F(sqs_client_test, queue_lifecycle_send_receive_delete) {
@@ -202,6 +208,24 @@ TEST_F(sqs_client_test, wrong_secret_is_refused_by_the_verifier) {
   EXPECT_FALSE(r.error().retryable);
 }
 
+TEST_F(sqs_client_test, requests_go_to_the_endpoint_path_and_are_signed_with_it) {
+  // The server verifies SigV4 over the target it received: a path sent but not signed (or
+  // signed but not sent) is SignatureDoesNotMatch.
+  make_client(srv_->port(), {}, {"AKIDCLIENTTEST", aws::secret_string("client-test-secret"), {}},
+              "/sub/path");
+  targets_.clear();
+  auto url = run(sqs_->create_queue("prefixed"));
+  ASSERT_TRUE(url) << url.error().message;
+  send_entry e;
+  e.body = "x";
+  auto sent = run(sqs_->send_message("prefixed", std::move(e)));
+  ASSERT_TRUE(sent) << sent.error().message;
+  auto listed = run(sqs_->list_queues());
+  ASSERT_TRUE(listed) << listed.error().message;
+  ASSERT_FALSE(targets_.empty());
+  for (auto& t : targets_) EXPECT_EQ(t, "/sub/path");
+}
+
 TEST_F(sqs_client_test, batch_entry_failures_do_not_fail_the_batch) {
   ASSERT_TRUE(run(sqs_->create_queue("mixed")));
   std::vector<send_entry> entries(3);
@@ -309,8 +333,19 @@ TEST(sqs_client_util, queue_url_parts) {
   EXPECT_EQ(p->account, "123456789012");
   EXPECT_EQ(p->name, "orders.fifo");
   EXPECT_FALSE(parse_queue_url("orders"));
-  EXPECT_FALSE(parse_queue_url("http://127.0.0.1:9324/orders"));
-  EXPECT_FALSE(parse_queue_url("http://127.0.0.1:9324/a/b/c"));
+  // Any path ending in a name: servers find the queue by its last segment.
+  auto one = parse_queue_url("http://127.0.0.1:9324/orders");
+  ASSERT_TRUE(one);
+  EXPECT_EQ(one->origin, "http://127.0.0.1:9324");
+  EXPECT_EQ(one->account, "");
+  EXPECT_EQ(one->name, "orders");
+  auto three = parse_queue_url("http://127.0.0.1:9324/a/b/c/");
+  ASSERT_TRUE(three);
+  EXPECT_EQ(three->account, "b");
+  EXPECT_EQ(three->name, "c");
+  EXPECT_FALSE(parse_queue_url("http://127.0.0.1:9324"));
+  EXPECT_FALSE(parse_queue_url("http://127.0.0.1:9324/"));
+  EXPECT_FALSE(parse_queue_url("http://127.0.0.1:9324/q?Action=x"));
 }
 
 }  // namespace

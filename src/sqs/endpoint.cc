@@ -64,41 +64,78 @@ std::string region_from_host(std::string_view host) {
   return {};
 }
 
+namespace {
+
+// AWS_IGNORE_CONFIGURED_ENDPOINT_URLS when set, else the profile's
+// ignore_configured_endpoint_urls (the environment outranks the file, as the SDKs document).
+bool ignore_configured_urls(const aws::env_lookup& env,
+                            const std::optional<aws::ini_section>& prof) {
+  if (auto v = setting(env, "AWS_IGNORE_CONFIGURED_ENDPOINT_URLS")) return truthy(v);
+  return truthy(profile_value(prof, "ignore_configured_endpoint_urls"));
+}
+
+// Rules 2-4: the endpoint from the environment or the config file; empty when none.
+std::string configured_url(const aws::env_lookup& env, const aws::profile_files& files,
+                           const std::string& profile, const std::optional<aws::ini_section>& prof,
+                           std::string& source) {
+  if (ignore_configured_urls(env, prof)) return {};
+  if (auto v = setting(env, "AWS_ENDPOINT_URL_SQS")) {
+    source = "AWS_ENDPOINT_URL_SQS";
+    return *v;
+  }
+  if (auto g = setting(env, "AWS_ENDPOINT_URL")) {
+    source = "AWS_ENDPOINT_URL";
+    return *g;
+  }
+  if (auto svc = profile_value(prof, "services")) {
+    if (auto sec = aws::find_services(files, *svc)) {
+      if (auto it = sec->find("sqs.endpoint_url"); it != sec->end() && !it->second.empty()) {
+        source = fmt::format("{} [services {}] sqs.endpoint_url", files.config_path, *svc);
+        return it->second;
+      }
+    }
+  }
+  if (auto e = profile_value(prof, "endpoint_url")) {
+    source = fmt::format("{} profile {} endpoint_url", files.config_path, profile);
+    return *e;
+  }
+  return {};
+}
+
+}  // namespace
+
+std::optional<std::string> endpoint_path(std::string_view url) {
+  auto scheme = url.find("://");
+  if (scheme == std::string_view::npos) return "/";
+  std::string_view rest = url.substr(scheme + 3);
+  auto start = rest.find_first_of("/?#");
+  if (start == std::string_view::npos) return "/";
+  rest = rest.substr(start);
+  if (rest.find_first_of("?#") != std::string_view::npos) return std::nullopt;
+  return std::string(rest);
+}
+
 boost::system::result<resolved_endpoint, std::string> resolve_endpoint(
     const endpoint_request& req, const aws::env_lookup& env) {
   resolved_endpoint out;
   aws::profile_files files = aws::load_profile_files(env);
   std::string profile = req.profile.empty() ? aws::profile_name(env) : req.profile;
   auto prof = aws::find_profile(files, profile);
-  bool ignore_configured = truthy(env("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS"));
+  if (!prof && aws::profile_is_named(env, req.profile))
+    return aws::profile_not_found_message(files, profile);
 
   std::string url;
   if (!req.endpoint_url.empty()) {
     url = req.endpoint_url;
     out.source = "--endpoint-url";
-  } else if (auto v = setting(env, "AWS_ENDPOINT_URL_SQS"); v && !ignore_configured) {
-    url = *v;
-    out.source = "AWS_ENDPOINT_URL_SQS";
-  } else if (auto g = setting(env, "AWS_ENDPOINT_URL"); g && !ignore_configured) {
-    url = *g;
-    out.source = "AWS_ENDPOINT_URL";
-  } else if (!ignore_configured && prof) {
-    if (auto svc = profile_value(prof, "services")) {
-      if (auto sec = aws::find_services(files, *svc)) {
-        if (auto it = sec->find("sqs.endpoint_url"); it != sec->end() && !it->second.empty()) {
-          url = it->second;
-          out.source = fmt::format("{} [services {}] sqs.endpoint_url", files.config_path, *svc);
-        }
-      }
-    }
-    if (url.empty()) {
-      if (auto e = profile_value(prof, "endpoint_url")) {
-        url = *e;
-        out.source = fmt::format("{} profile {} endpoint_url", files.config_path, profile);
-      }
-    }
+  } else {
+    url = configured_url(env, files, profile, prof, out.source);
   }
   auto parts = parse_queue_url(req.queue);
+  if (!parts && is_queue_url(req.queue)) {
+    return fmt::format(
+        "queue URL '{}' names no queue (expected http(s)://HOST[:PORT]/ACCOUNT/NAME)", req.queue);
+  }
   bool from_queue = false;
   if (url.empty() && parts) {
     url = parts->origin;
@@ -138,8 +175,15 @@ boost::system::result<resolved_endpoint, std::string> resolve_endpoint(
     return fmt::format("endpoint '{}' (from {}) is not an http:// or https:// URL", url,
                        out.source);
   }
+  auto path = endpoint_path(url);
+  if (!path) {
+    return fmt::format("endpoint '{}' (from {}): a query or fragment is not allowed", url,
+                       out.source);
+  }
   out.origin = *o;
+  out.path = std::move(*path);
   out.url = o->to_string();
+  if (out.path != "/") out.url += out.path;
   out.loopback = is_loopback_host(o->host);
   if (out.region.empty()) {
     out.region = region_from_host(o->host);

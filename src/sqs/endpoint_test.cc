@@ -101,6 +101,104 @@ TEST(endpoint, queue_url_gives_endpoint_and_region) {
   EXPECT_EQ(resolve(req, env).url, "http://127.0.0.1:5555");
 }
 
+TEST(endpoint, the_path_of_an_endpoint_url_is_kept) {
+  auto env = base_env();
+  endpoint_request req;
+  req.endpoint_url = "http://127.0.0.1:8080/sub/path";
+  auto r = resolve(req, env);
+  EXPECT_EQ(r.path, "/sub/path");
+  EXPECT_EQ(r.url, "http://127.0.0.1:8080/sub/path");
+  EXPECT_EQ(r.origin.port, 8080);
+  req.endpoint_url = "http://127.0.0.1:8080/sub/path/";  // kept as written, as boto3 does
+  EXPECT_EQ(resolve(req, env).path, "/sub/path/");
+  req.endpoint_url = "http://127.0.0.1:8080/";
+  EXPECT_EQ(resolve(req, env).path, "/");
+  EXPECT_EQ(resolve(req, env).url, "http://127.0.0.1:8080");
+  req.endpoint_url = "http://127.0.0.1:8080";
+  EXPECT_EQ(resolve(req, env).path, "/");
+
+  env["AWS_ENDPOINT_URL_SQS"] = "https://gw.example/prod/sqs";
+  auto e = resolve({}, env);
+  EXPECT_EQ(e.path, "/prod/sqs");
+  EXPECT_EQ(e.origin.host, "gw.example");
+
+  // A queue URL's path is the queue, never an endpoint prefix.
+  endpoint_request q;
+  q.queue = "http://127.0.0.1:9324/000000000000/orders";
+  EXPECT_EQ(resolve(q, base_env()).path, "/");
+
+  req.endpoint_url = "http://127.0.0.1:8080/p?x=1";
+  auto bad = resolve_endpoint(req, aws::map_env(base_env()));
+  ASSERT_FALSE(bad);
+  EXPECT_NE(bad.error().find("query"), std::string::npos) << bad.error();
+}
+
+TEST(endpoint, ignore_configured_endpoint_urls_in_the_config_file) {
+  auto dir = fs::temp_directory_path() / ("sqsrelay-endpoint-ign-" + std::to_string(::getpid()));
+  fs::create_directories(dir);
+  std::ofstream(dir / "config") << "[default]\nignore_configured_endpoint_urls = true\n"
+                                   "endpoint_url = http://configured:1\n"
+                                   "[profile keep]\nendpoint_url = http://configured:2\n";
+  auto env = base_env();
+  env["AWS_CONFIG_FILE"] = (dir / "config").string();
+  env["AWS_ENDPOINT_URL"] = "http://from-env:3";
+  EXPECT_EQ(resolve({}, env).url, "http://127.0.0.1:9324");  // both env and config ignored
+  endpoint_request keep;
+  keep.profile = "keep";
+  EXPECT_EQ(resolve(keep, env).url, "http://from-env:3");  // another profile's setting
+  endpoint_request flag;
+  flag.endpoint_url = "http://flag:4";  // the flag is never ignored
+  EXPECT_EQ(resolve(flag, env).url, "http://flag:4");
+  env["AWS_IGNORE_CONFIGURED_ENDPOINT_URLS"] = "false";  // the environment outranks the file
+  EXPECT_EQ(resolve({}, env).url, "http://from-env:3");
+  env.erase("AWS_ENDPOINT_URL");
+  EXPECT_EQ(resolve({}, env).url, "http://configured:1");
+  env["AWS_IGNORE_CONFIGURED_ENDPOINT_URLS"] = "true";
+  EXPECT_EQ(resolve(keep, env).url, "http://127.0.0.1:9324");
+  fs::remove_all(dir);
+}
+
+TEST(endpoint, a_named_profile_that_does_not_exist_is_an_error) {
+  auto dir = fs::temp_directory_path() / ("sqsrelay-endpoint-prof-" + std::to_string(::getpid()));
+  fs::create_directories(dir);
+  std::ofstream(dir / "credentials") << "[dev]\naws_access_key_id = a\naws_secret_access_key = b\n";
+  auto env = base_env();
+  env["AWS_SHARED_CREDENTIALS_FILE"] = (dir / "credentials").string();
+  EXPECT_TRUE(resolve_endpoint({}, aws::map_env(env)));  // the implicit default may be absent
+  endpoint_request dev;
+  dev.profile = "dev";  // in the credentials file only: it exists
+  EXPECT_TRUE(resolve_endpoint(dev, aws::map_env(env)));
+  endpoint_request typo;
+  typo.profile = "typo";
+  auto r = resolve_endpoint(typo, aws::map_env(env));
+  ASSERT_FALSE(r);
+  EXPECT_NE(r.error().find("the config profile (typo) could not be found"), std::string::npos)
+      << r.error();
+  env["AWS_PROFILE"] = "typo";
+  EXPECT_FALSE(resolve_endpoint({}, aws::map_env(env)));
+  env["AWS_ACCESS_KEY_ID"] = "AKID";  // environment keys don't excuse it (botocore neither)
+  env["AWS_SECRET_ACCESS_KEY"] = "s";
+  EXPECT_FALSE(resolve_endpoint({}, aws::map_env(env)));
+  fs::remove_all(dir);
+}
+
+TEST(endpoint, a_queue_url_with_any_path_gives_its_endpoint) {
+  endpoint_request req;
+  req.queue = "http://127.0.0.1:25814/q1";  // no account segment
+  auto r = resolve(req, base_env());
+  EXPECT_EQ(r.url, "http://127.0.0.1:25814");
+  EXPECT_EQ(r.source, "the queue URL");
+  req.queue = "http://127.0.0.1:25814/queue/q1/";  // ElasticMQ's legacy form
+  EXPECT_EQ(resolve(req, base_env()).url, "http://127.0.0.1:25814");
+  for (const char* no_name : {"http://127.0.0.1:25814", "http://127.0.0.1:25814/",
+                              "https://sqs.us-east-1.amazonaws.com?x=1"}) {
+    req.queue = no_name;
+    auto bad = resolve_endpoint(req, aws::map_env(base_env()));
+    ASSERT_FALSE(bad) << no_name;
+    EXPECT_NE(bad.error().find("names no queue"), std::string::npos) << bad.error();
+  }
+}
+
 TEST(endpoint, bad_urls_name_their_source) {
   auto env = base_env();
   env["AWS_ENDPOINT_URL_SQS"] = "ftp://nope";

@@ -30,6 +30,7 @@ boost::system::result<std::unique_ptr<session>, std::string> session::open(
   s->chain_ = make_client_chain(ex, env, *s->http_, clk, s->endpoint_, o.endpoint.profile);
   client_options co;
   co.endpoint = s->endpoint_.origin;
+  co.path = s->endpoint_.path;
   co.region = s->endpoint_.region;
   co.max_attempts = o.max_attempts;
   s->client_ = std::make_unique<client>(*s->http_, *s->chain_, clk, co);

@@ -8,6 +8,7 @@ container-credentials endpoint served by this test on loopback.
 Run: SQSRELAY_BIN=build/release/src/app/sqsrelay python3 tests/client/test_client.py
 """
 
+import http.client
 import http.server
 import json
 import os
@@ -154,6 +155,40 @@ class EmbeddedServer(unittest.TestCase):
         self.assertEqual(r.returncode, 1)
         self.assertIn(f"127.0.0.1:{port}", r.stderr)
 
+    def test_a_queue_url_of_any_path_gives_the_endpoint(self):
+        # http://HOST:PORT/NAME (no account segment) is a URL: its host is the endpoint too.
+        boto(self.endpoint).create_queue(QueueName="oneseg")
+        short = f"{self.endpoint}/oneseg"
+        attrs = json.loads(self.run_ok(["queue", "attrs", short]))
+        self.assertIn("QueueArn", attrs)
+        r = subprocess.run([binary_path(), "send", "--queue", short, "--no-progress",
+                            "--drain-timeout", "20"], input="x\n", env=base_env(self.tmp),
+                           capture_output=True, text=True, timeout=60)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        out = self.run_ok(["receive", "--queue", short, "--max", "1"])
+        self.assertEqual(json.loads(out)["Body"], "x")
+        for no_name in (self.endpoint, self.endpoint + "/"):
+            r = sqsrelay(["queue", "attrs", no_name], base_env(self.tmp))
+            self.assertEqual(r.returncode, 2, r.stderr)
+            self.assertIn("names no queue", r.stderr)
+
+    def test_ignore_configured_endpoint_urls_in_the_config_file(self):
+        boto(self.endpoint).create_queue(QueueName="ignorecfg")
+        url = self.server.queue_url("ignorecfg")
+        config = os.path.join(self.tmp, "config-ignore")
+        dead = free_port()
+        with open(config, "w") as f:  # a configured endpoint where nothing listens
+            f.write(f"[default]\nignore_configured_endpoint_urls = true\n"
+                    f"endpoint_url = http://127.0.0.1:{dead}\n")
+        env = base_env(self.tmp)
+        env["AWS_CONFIG_FILE"] = config
+        self.run_ok(["queue", "attrs", url], env)  # the queue URL's endpoint, not the file's
+        env["AWS_IGNORE_CONFIGURED_ENDPOINT_URLS"] = "false"  # the environment wins
+        r = sqsrelay(["queue", "attrs", url, "--read-timeout", "2", "--connect-timeout", "2"],
+                     env)
+        self.assertEqual(r.returncode, 1, r.stderr)
+        self.assertIn(f"127.0.0.1:{dead}", r.stderr)
+
     def test_receive_prints_ndjson_and_deletes(self):
         c = boto(self.endpoint)
         url = c.create_queue(QueueName="recv")["QueueUrl"]
@@ -221,6 +256,32 @@ class _ContainerCreds(http.server.BaseHTTPRequestHandler):
         pass
 
 
+class _PathLoggingProxy(http.server.BaseHTTPRequestHandler):
+    """Forwards each POST unchanged to `upstream` and records the path it was sent to."""
+    upstream = None
+    paths = []
+
+    def do_POST(self):  # noqa: N802
+        type(self).paths.append(self.path)
+        body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        conn = http.client.HTTPConnection(*self.upstream, timeout=10)
+        headers = {k: v for k, v in self.headers.items() if k.lower() != "connection"}
+        conn.request("POST", self.path, body=body, headers=headers)
+        res = conn.getresponse()
+        data = res.read()
+        self.send_response(res.status)
+        for k, v in res.getheaders():
+            if k.lower() not in ("connection", "transfer-encoding", "content-length"):
+                self.send_header(k, v)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+        conn.close()
+
+    def log_message(self, *a):
+        pass
+
+
 class SignedServer(unittest.TestCase):
     """The embedded server with SigV4 credentials: the client must sign correctly, with
     credentials from each provider."""
@@ -274,6 +335,81 @@ class SignedServer(unittest.TestCase):
         del env["AWS_PROFILE"]
         r = self.list_with(env, ["--profile", "relay"])
         self.assertEqual(r.returncode, 0, r.stderr)
+
+    def test_an_endpoint_path_is_requested_and_signed(self):
+        # Through a proxy that keeps the path: the server verifies the signature over the path
+        # it receives, so a path sent but not signed (or the reverse) fails.
+        _PathLoggingProxy.upstream = ("127.0.0.1", self.server.port)
+        _PathLoggingProxy.paths = []
+        proxy = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _PathLoggingProxy)
+        threading.Thread(target=proxy.serve_forever, daemon=True).start()
+        try:
+            env = base_env(self.tmp)
+            env.update(AWS_ACCESS_KEY_ID="AKIDSIGNED", AWS_SECRET_ACCESS_KEY="signed-secret")
+            base = f"http://127.0.0.1:{proxy.server_address[1]}"
+            r = sqsrelay(["queue", "url", "signed", "--endpoint-url", base + "/sub/path"], env)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            self.assertEqual(_PathLoggingProxy.paths, ["/sub/path"])
+            env["AWS_ENDPOINT_URL_SQS"] = base + "/sub/path/"  # kept as written: no "//"
+            r = sqsrelay(["queue", "attrs", "signed"], env)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            self.assertEqual(set(_PathLoggingProxy.paths[1:]), {"/sub/path/"})
+        finally:
+            proxy.shutdown()
+            proxy.server_close()
+
+    def test_a_named_profile_that_does_not_exist_is_a_setup_error(self):
+        _ContainerCreds.creds = {"AccessKeyId": "AKIDSIGNED", "SecretAccessKey": "signed-secret"}
+        httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _ContainerCreds)
+        threading.Thread(target=httpd.serve_forever, daemon=True).start()
+        try:
+            env = base_env(self.tmp)
+            env["AWS_CONTAINER_CREDENTIALS_FULL_URI"] = \
+                f"http://127.0.0.1:{httpd.server_address[1]}/creds"
+            env["AWS_CONTAINER_AUTHORIZATION_TOKEN"] = _ContainerCreds.token
+            self.assertEqual(self.list_with(env).returncode, 0)  # implicit default: container
+            before = _ContainerCreds.hits
+            ep = ["--endpoint-url", self.server.endpoint]
+            typo_env = dict(env, AWS_PROFILE="typo")
+            for args, e in ((["queue", "list", "--profile", "typo"] + ep, env),
+                            (["queue", "list"] + ep, typo_env),
+                            (["receive", "--queue", "signed"] + ep, typo_env),
+                            (["send", "--queue", "signed", "--no-progress"] + ep, typo_env)):
+                r = subprocess.run([binary_path()] + args, input="x\n", env=e,
+                                   capture_output=True, text=True, timeout=60)
+                self.assertEqual(r.returncode, 2, f"{args}: {r.stderr}")
+                self.assertIn("the config profile (typo) could not be found", r.stderr)
+            self.assertEqual(_ContainerCreds.hits, before)  # never fell through
+        finally:
+            httpd.shutdown()
+            httpd.server_close()
+
+    def test_short_lived_container_credentials_are_not_refetched_per_call(self):
+        # Credentials expiring in 2 minutes are inside the 5-minute refresh window from the
+        # start: they are refreshed at most every 30 s, not on every call.
+        _ContainerCreds.creds = {"AccessKeyId": "AKIDSIGNED", "SecretAccessKey": "signed-secret",
+                                 "Expiration": time.strftime("%Y-%m-%dT%H:%M:%SZ",
+                                                             time.gmtime(time.time() + 120))}
+        httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _ContainerCreds)
+        threading.Thread(target=httpd.serve_forever, daemon=True).start()
+        try:
+            env = base_env(self.tmp)
+            env["AWS_CONTAINER_CREDENTIALS_FULL_URI"] = \
+                f"http://127.0.0.1:{httpd.server_address[1]}/creds"
+            env["AWS_CONTAINER_AUTHORIZATION_TOKEN"] = _ContainerCreds.token
+            before = _ContainerCreds.hits
+            lines = "".join(f"m{i}\n" for i in range(3000))
+            start = time.monotonic()
+            r = subprocess.run([binary_path(), "send", "--queue", "signed", "--no-progress",
+                                "--endpoint-url", self.server.endpoint], input=lines, env=env,
+                               capture_output=True, text=True, timeout=120)
+            elapsed = time.monotonic() - start
+            self.assertEqual(r.returncode, 0, r.stderr)
+            self.assertLessEqual(_ContainerCreds.hits - before, 1 + int(elapsed // 30),
+                                 f"{elapsed:.1f} s")
+        finally:
+            httpd.shutdown()
+            httpd.server_close()
 
     def test_container_credentials_with_session_token(self):
         # The server knows ASIATEMP without a token requirement; the client still sends the
