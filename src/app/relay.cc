@@ -176,6 +176,16 @@ class relay::spool_sink final : public sources::ingest_sink {
       co_return sources::submit_result::retry_later(relay_.opts_.retry_after,
                                                     "the spool is full");
     }
+    if (ec == spool::errc::record_too_large) {
+      // Many tiny elements can spool larger than their body (each record carries its route);
+      // sending the same request again can never succeed, so not a 503.
+      stats.spool_errors += 1;
+      co_return sources::submit_result::refused(
+          413, fmt::format("{} messages spool as {} bytes, more than one append may hold ({} "
+                           "bytes); send them in smaller requests",
+                           records.size(), buf.size() + 4 * records.size(),
+                           relay_.opts_.spool.max_append_bytes));
+    }
     if (ec) {
       stats.spool_errors += 1;
       co_return sources::submit_result::retry_later(relay_.opts_.retry_after,

@@ -154,6 +154,10 @@ const option_list<http_source_config>& http_option_list() {
                                      1ull << 30, "Largest request body (413 beyond)."),
         int_option<ingest_options>("json_max_depth", &ingest_options::json_max_depth, 2, 10000,
                                    "Deepest JSON nesting of a body or NDJSON line (400 beyond)."),
+        int_option<ingest_options>("max_messages", &ingest_options::max_messages, 1, 10000000,
+                                   "Most messages (array elements, NDJSON lines) in one request "
+                                   "(413 beyond); bounds the memory a request of tiny elements "
+                                   "takes."),
         bytes_option<ingest_options>("max_inflight_bytes", &ingest_options::max_inflight_bytes, 1,
                                      1ull << 40,
                                      "Request bytes handled at once by this listener (503 "

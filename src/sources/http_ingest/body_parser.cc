@@ -152,11 +152,13 @@ struct body_parser::impl {
   // An allocation failure here surfaces again (MEMALLOC) on the first parse.
   // simdjson refuses a document whose containers reach its max_depth (`depth` levels of
   // arrays and objects are allowed only with max_depth = depth + 1).
-  explicit impl(size_t depth)
+  impl(size_t depth, size_t messages)
       : max_depth(depth),
+        max_messages(messages),
         preallocated(parser.allocate(64u << 10, depth + 1) == simdjson::SUCCESS) {}
 
   size_t max_depth;
+  size_t max_messages;
   dom::parser parser;
   bool preallocated;
   bool copy = true;  // parse copies (the body lacks padding); see parse()
@@ -183,6 +185,15 @@ struct body_parser::impl {
                     parse_outcome& out);
   void report_document_error(simdjson::error_code ec, std::string_view body, std::string_view array,
                              parse_outcome& out);
+  // More elements than one request may carry: each costs memory beyond its bytes (tiny
+  // elements many times their size), so the count is bounded like the body's size.
+  // `seen`: the count when known (an array), 0 when reading stopped at the limit (NDJSON).
+  void too_many_messages(size_t seen, parse_outcome& out) {
+    out.request_error = true;
+    out.reason = "too_many_messages";
+    out.detail = fmt::format("the request has {}{} messages; at most {} per request (split it)",
+                             seen ? "" : "more than ", seen ? seen : max_messages, max_messages);
+  }
   // `compact`: `raw` is known to hold no whitespace outside strings (no minify needed).
   void add_element(const route_options& r, dom::element el, std::string_view raw, uint64_t offset,
                    batch_arena& a, parse_outcome& out, bool compact = false);
@@ -193,7 +204,8 @@ struct body_parser::impl {
                       std::string_view raw, batch_arena& a, parse_outcome& out);
 };
 
-body_parser::body_parser(size_t max_depth) : impl_(std::make_unique<impl>(max_depth)) {}
+body_parser::body_parser(size_t max_depth, size_t max_messages)
+    : impl_(std::make_unique<impl>(max_depth, max_messages)) {}
 body_parser::~body_parser() = default;
 
 parse_outcome body_parser::parse(const route_options& route, std::string_view content_type,
@@ -290,6 +302,7 @@ void body_parser::impl::parse_json(const route_options& r, std::string_view body
         "path to records_field?)";
     return;
   }
+  if (slices.size() > max_messages) return too_many_messages(slices.size(), out);
   dom::array arr = root.get_array().value_unsafe();
   size_t i = 0;
   for (dom::element el : arr) {
@@ -352,6 +365,7 @@ void body_parser::impl::parse_ndjson(const route_options& r, std::string_view bo
     std::string_view raw(s, static_cast<size_t>(t - s));
     uint64_t offset = static_cast<uint64_t>(s - body.data());
     (void)line_start;
+    if (out.elements == max_messages) return too_many_messages(0, out);
     auto index = static_cast<uint32_t>(out.elements++);
     dom::element el;
     auto ec = parse_document(raw, copy, el);

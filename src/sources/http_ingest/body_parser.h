@@ -53,7 +53,9 @@ class body_parser {
  public:
   // `max_depth`: the deepest nesting accepted in a JSON document (a body, or one NDJSON
   // line), counting the outer array.
-  explicit body_parser(size_t max_depth);
+  // `max_messages`: the most elements one body may hold (request error "too_many_messages"
+  // beyond).
+  explicit body_parser(size_t max_depth, size_t max_messages = 100000);
   ~body_parser();
   body_parser(const body_parser&) = delete;
   body_parser& operator=(const body_parser&) = delete;

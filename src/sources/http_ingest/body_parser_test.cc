@@ -51,6 +51,26 @@ TEST(BodyParser, SingleValueIsOneMessage) {
   EXPECT_EQ(o.batch.messages()[0].index, 0u);
 }
 
+TEST(BodyParser, MessagesPerRequestAreBounded) {
+  body_parser p(64, 3);
+  std::string ok = "[1,2,3]", more = "[1,2,3,4]", lines = "1\n2\n\n3\n", more_lines = "1\n2\n3\n4\n";
+  auto o = p.parse({}, "application/json", ok);
+  ASSERT_FALSE(o.request_error) << o.detail;
+  EXPECT_EQ(o.batch.messages().size(), 3u);
+  o = p.parse({}, "application/json", more);
+  ASSERT_TRUE(o.request_error);
+  EXPECT_EQ(o.reason, "too_many_messages");
+  EXPECT_EQ(o.detail, "the request has 4 messages; at most 3 per request (split it)");
+  EXPECT_TRUE(o.batch.messages().empty());
+  o = p.parse({}, "application/x-ndjson", lines);
+  ASSERT_FALSE(o.request_error) << o.detail;
+  EXPECT_EQ(o.batch.messages().size(), 3u);
+  o = p.parse({}, "application/x-ndjson", more_lines);
+  ASSERT_TRUE(o.request_error);
+  EXPECT_EQ(o.reason, "too_many_messages");
+  EXPECT_EQ(o.detail, "the request has more than 3 messages; at most 3 per request (split it)");
+}
+
 TEST(BodyParser, EmptyArrayIsZeroMessages) {
   auto o = parse({}, "[ ]");
   EXPECT_FALSE(o.request_error);

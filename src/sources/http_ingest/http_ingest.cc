@@ -264,7 +264,7 @@ std::unique_ptr<body_parser> http_ingest::borrow_parser() {
       return p;
     }
   }
-  return std::make_unique<body_parser>(opts_.json_max_depth);
+  return std::make_unique<body_parser>(opts_.json_max_depth, opts_.max_messages);
 }
 
 void http_ingest::give_back(std::unique_ptr<body_parser> p) {
@@ -328,7 +328,8 @@ boost::asio::awaitable<http::response> http_ingest::ingest(http::request req,
     std::string b = error_body(out.reason, out.detail);
     b.pop_back();
     fmt::format_to(std::back_inserter(b), ",\"offset\":{}}}", out.offset);
-    co_return reply(400, std::move(b));
+    // Too many messages is a size limit, like the body's: 413, and retrying cannot help.
+    co_return reply(out.reason == "too_many_messages" ? 413 : 400, std::move(b));
   }
   for (const auto& e : out.errors) probe_.invalid(e.reason);
   if (!out.errors.empty() && route->on_invalid == invalid_policy::reject) {

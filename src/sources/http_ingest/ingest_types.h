@@ -65,6 +65,7 @@ struct ingest_options {
   std::vector<std::string> trusted_proxies;    // peers whose X-Forwarded-For is honoured
   size_t max_body_bytes = 8u << 20;            // 413 beyond (checked on Content-Length)
   size_t json_max_depth = 64;                  // nesting depth of one message
+  size_t max_messages = 100000;                // elements of one request; 413 beyond
   size_t max_inflight_bytes = 256u << 20;      // bodies being handled at once; 503 beyond
   std::chrono::seconds retry_after{1};         // Retry-After on our own 503s
 };
