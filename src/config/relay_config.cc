@@ -93,7 +93,7 @@ const option_list<route_config>& route_option_list() {
         string_option<route_config>("queue", &route_config::queue, "Target queue name (required)."),
         string_option<route_config>("endpoint", &route_config::endpoint,
                                     "Name of the endpoint ([endpoints.<name>]) holding the "
-                                    "queue."),
+                                    "queue (default: the listener's default_endpoint)."),
     };
     append_lifted(r, route_body_options());
     return r;
@@ -615,12 +615,14 @@ std::optional<relay_config> load_string(std::string_view text, std::string name,
     const toml::array* route_tables = ht ? (*ht)["routes"].as_array() : nullptr;
     std::set<std::string> paths;
     for (size_t j = 0; j < s.route_configs.size(); ++j) {
+      const toml::table* rt =
+          route_tables && j < route_tables->size() ? (*route_tables)[j].as_table() : nullptr;
+      // A route without its own endpoint uses its listener's default_endpoint.
+      if (rt && !rt->contains("endpoint")) s.route_configs[j].endpoint = s.default_endpoint;
       const auto& rc = s.route_configs[j];
       toml::source_region rat;
       rat.begin.line = rc.line;
       rat.begin.column = 1;
-      const toml::table* rt =
-          route_tables && j < route_tables->size() ? (*route_tables)[j].as_table() : nullptr;
       auto rp = path.child("routes").index(j);
       if (!paths.insert(rc.path).second) {
         r.fail(key_at(rt, "path", rat), rp.child("path"),
@@ -657,7 +659,7 @@ std::optional<relay_config> load_string(std::string_view text, std::string name,
   if (!segment_set) c.spool.segment_bytes = std::min(c.spool.segment_bytes, c.spool.disk_budget / 4);
   if (c.spool.segment_bytes > c.spool.disk_budget) {
     toml::source_region at;
-    if (sp) at = sp->source();
+    if (sp) at = key_at(sp->as_table(), segment_set ? "segment_size" : "disk_budget", sp->source());
     r.fail(at, top.child("spool").child("segment_size"),
            "must not be larger than spool.disk_budget");
     return std::nullopt;

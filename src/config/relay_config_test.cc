@@ -71,6 +71,7 @@ type = "Number"
 [[sources.http.routes]]
 path = "/local"
 queue = "jobs.fifo"
+endpoint = "embedded"
 group_id_field = "tenant"
 format = "ndjson"
 
@@ -198,6 +199,7 @@ TEST(RelayConfig, OutOfRangeValues) {
   EXPECT_EQ(err.message, "must be a whole multiple of 1s");
   err = error_of("[spool]\ndisk_budget = \"64MiB\"\nsegment_size = \"128MiB\"\n");
   EXPECT_EQ(err.key, "spool.segment_size");
+  EXPECT_EQ(err.line, 3u);  // the segment_size line, not the file's first
   EXPECT_EQ(err.message, "must not be larger than spool.disk_budget");
 }
 
@@ -212,6 +214,29 @@ TEST(RelayConfig, SmallBudgetAloneClampsTheDefaultSegmentSize) {
   c = load("[spool]\ndisk_budget = \"32MiB\"\nsegment_size = \"16MiB\"\n", err);
   ASSERT_TRUE(c) << err.to_string();
   EXPECT_EQ(c->spool.segment_bytes, 16ull << 20);  // set explicitly: kept (the spool clamps)
+}
+
+TEST(RelayConfig, ARouteWithoutEndpointUsesItsListenersDefault) {
+  config_error err;
+  auto c = load(R"([endpoints.aws]
+url = "https://sqs.eu-west-1.amazonaws.com"
+
+[[sources.http]]
+default_endpoint = "aws"
+[[sources.http.routes]]
+path = "/a"
+queue = "q"
+[[sources.http.routes]]
+path = "/b"
+queue = "q"
+endpoint = "embedded"
+)",
+                err);
+  ASSERT_TRUE(c) << err.to_string();
+  ASSERT_EQ(c->http_sources.size(), 1u);
+  ASSERT_EQ(c->http_sources[0].route_configs.size(), 2u);
+  EXPECT_EQ(c->http_sources[0].route_configs[0].endpoint, "aws");
+  EXPECT_EQ(c->http_sources[0].route_configs[1].endpoint, "embedded");
 }
 
 TEST(RelayConfig, BadChoice) {
