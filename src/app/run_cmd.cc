@@ -121,6 +121,7 @@ int run_relay(const run_options& o) {
   }
 
   relay_options ro;
+  ro.ack_delivered_timeout = cfg->sender.ack_delivered_timeout;
   ro.spool.dir = cfg->spool.dir;
   ro.spool.budget_bytes = cfg->spool.disk_budget;
   ro.spool.segment_bytes = cfg->spool.segment_bytes;

@@ -218,6 +218,11 @@ const option_list<sender_config>& sender_option_list() {
                                      "How long messages for a queue that does not exist "
                                      "(QueueDoesNotExist) are retried with backoff before they "
                                      "are dead-lettered; 0s: at once."),
+      duration_option<sender_config>(
+          "ack_delivered_timeout", &sender_config::ack_delivered_timeout, 1s,
+          std::chrono::seconds(3600),
+          "How long a request on an ack = \"delivered\" route waits for SQS before it is "
+          "answered 503 + Retry-After (its messages stay spooled and are still delivered)."),
   };
   return l;
 }

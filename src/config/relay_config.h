@@ -63,6 +63,7 @@ struct sender_config {
   std::chrono::milliseconds linger{5};
   uint32_t max_in_flight = 64;
   std::chrono::seconds missing_queue_grace{300};
+  std::chrono::seconds ack_delivered_timeout{30};
 };
 
 struct metrics_config {

@@ -33,6 +33,7 @@ segment_size = 134217728
 linger = "10ms"
 max_in_flight = 32
 missing_queue_grace = "2m"
+ack_delivered_timeout = "45s"
 
 [metrics]
 listen = "127.0.0.1:9191"
@@ -89,6 +90,7 @@ TEST(RelayConfig, FullExample) {
   EXPECT_EQ(c->sender.linger, 10ms);
   EXPECT_EQ(c->sender.max_in_flight, 32u);
   EXPECT_EQ(c->sender.missing_queue_grace, std::chrono::seconds(120));
+  EXPECT_EQ(c->sender.ack_delivered_timeout, std::chrono::seconds(45));
   EXPECT_EQ(c->metrics.listen, "127.0.0.1:9191");
   ASSERT_EQ(c->endpoints.size(), 2u);
   ASSERT_TRUE(c->endpoint("aws"));
@@ -127,6 +129,7 @@ TEST(RelayConfig, EmptyFileGivesDefaults) {
   EXPECT_EQ(c->spool.disk_budget, 10ull << 30);
   EXPECT_EQ(c->sender.linger, 5ms);
   EXPECT_EQ(c->sender.missing_queue_grace, std::chrono::minutes(5));
+  EXPECT_EQ(c->sender.ack_delivered_timeout, std::chrono::seconds(30));
   EXPECT_TRUE(c->http_sources.empty());
   EXPECT_EQ(c->endpoints.size(), 1u);
 }
