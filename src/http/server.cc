@@ -25,6 +25,15 @@ using tcp = asio::ip::tcp;
 
 namespace {
 
+// Whether a Transfer-Encoding field names a coding other than chunked.
+bool has_other_coding(const beast::http::request_header<>& h) {
+  auto [first, last] = h.equal_range(beast::http::field::transfer_encoding);
+  for (auto f = first; f != last; ++f)
+    for (auto t : beast::http::token_list{f->value()})
+      if (!beast::iequals(t, "chunked")) return true;
+  return false;
+}
+
 // Counts a request in server_stats::in_progress from its armed moment to the guard's end.
 class in_progress_guard {
  public:
@@ -129,6 +138,15 @@ asio::awaitable<void> serve_requests(Stream& stream, peer_info peer,
         parser.get().find(beast::http::field::transfer_encoding) != parser.get().end()) {
       env->stats->bad_requests += 1;
       response res = env->err(400, "unsupported Transfer-Encoding: only chunked (last) is");
+      res.keep_alive(false);
+      co_await write_response(stream, res);
+      break;
+    }
+    // A coding besides chunked (gzip, ...) would be undone by nobody: the handler would take
+    // compressed bytes for the body. RFC 9112 §6.1: 501 for a coding the server does not know.
+    if (!ec && parser.chunked() && has_other_coding(parser.get())) {
+      env->stats->bad_requests += 1;
+      response res = env->err(501, "unsupported Transfer-Encoding: only chunked is");
       res.keep_alive(false);
       co_await write_response(stream, res);
       break;

@@ -128,6 +128,30 @@ class ServeIngestTest(unittest.TestCase):
         finally:
             big.stop()
 
+    def test_compressed_bodies_are_refused_by_name(self):
+        import gzip
+        import socket
+        q = unique_name("gz")
+        body = gzip.compress(b'[{"a":1}]')
+        # Content-Encoding: the body arrives whole, but compressed: 415, naming the encoding.
+        r = requests.post(f"{self.server.ingest_endpoint}/queues/{q}/messages", data=body,
+                          headers={"Content-Type": "application/json",
+                                   "Content-Encoding": "gzip"}, timeout=10)
+        self.assertEqual(r.status_code, 415, r.text)
+        self.assertEqual(r.json()["error"], "unsupported_encoding")
+        self.assertIn("gzip", r.json()["message"])
+        # Transfer-Encoding: gzip, chunked: a coding nobody would undo: 501 (RFC 9112 §6.1).
+        host, port = self.server.ingest_endpoint.split("//")[1].split(":")
+        with socket.create_connection((host, int(port)), timeout=10) as s:
+            s.sendall(f"POST /queues/{q}/messages HTTP/1.1\r\nHost: x\r\n"
+                      "Content-Type: application/json\r\n"
+                      "Transfer-Encoding: gzip, chunked\r\n\r\n".encode() +
+                      f"{len(body):x}\r\n".encode() + body + b"\r\n0\r\n\r\n")
+            reply = s.recv(4096)
+        self.assertTrue(reply.startswith(b"HTTP/1.1 501 "), reply)
+        with self.assertRaises(Exception):  # nothing was stored, not even the queue
+            self.client.get_queue_url(QueueName=q)
+
     def test_invalid_element_rejects_the_request_by_default(self):
         q = unique_name("strict")
         r = requests.post(f"{self.strict.ingest_endpoint}/queues/{q}/messages",

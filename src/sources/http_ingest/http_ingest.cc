@@ -174,6 +174,7 @@ http::response http_ingest::reply(int status, std::string body) {
 http::response http_ingest::transport_error(int status, std::string_view reason) {
   std::string_view code = status == 413   ? "too_large"
                           : status == 411 ? "length_required"
+                          : status == 501 ? "not_implemented"
                                           : "bad_request";
   return reply(status, error_body(code, reason));
 }
@@ -304,6 +305,15 @@ boost::asio::awaitable<http::response> http_ingest::handle(http::request req,
     auto res = reply(405, error_body("method_not_allowed", "use POST"));
     res.set(beast_http::field::allow, "POST");
     co_return res;
+  }
+  // Compressed bodies are not decoded: say so, rather than "invalid JSON" about the bytes.
+  if (auto ce = req[beast_http::field::content_encoding];
+      !ce.empty() && !boost::beast::iequals(ce, "identity")) {
+    probe_.invalid("unsupported_encoding");
+    co_return reply(415, error_body("unsupported_encoding",
+                                    fmt::format("Content-Encoding '{}' is not supported; send "
+                                                "the body uncompressed",
+                                                std::string_view(ce.data(), ce.size()))));
   }
   if (route == &opts_.queue_route_defaults) {
     if (!valid_queue_name(queue))

@@ -14,12 +14,13 @@ namespace sqsrelay::sources {
 class ingest_probe {
  public:
   // Element/request rejection reasons, as in responses (docs/ingest.md).
-  static constexpr std::array<std::string_view, 11> reasons = {
-      "invalid_json",      "too_deep",         "too_large",  "invalid_characters",
-      "invalid_attribute", "missing_field",    "invalid_id", "empty_body",
-      "no_records_array",  "unsupported_json", "other"};
-  static constexpr std::array<int, 12> codes = {200, 400, 401, 403, 404, 405,
-                                                411, 413, 500, 502, 503, 0};
+  static constexpr std::array<std::string_view, 13> reasons = {
+      "invalid_json",      "too_deep",          "too_large",           "invalid_characters",
+      "invalid_attribute", "missing_field",     "invalid_id",          "empty_body",
+      "no_records_array",  "unsupported_json",  "too_many_messages",   "unsupported_encoding",
+      "other"};
+  static constexpr std::array<int, 13> codes = {200, 400, 401, 403, 404, 405, 411,
+                                                413, 415, 500, 502, 503, 0};
   enum class auth_failure : uint8_t { token, address, forwarded_for };
 
   void request(uint64_t body_bytes);
