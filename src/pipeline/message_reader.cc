@@ -4,6 +4,7 @@
 #include <simdjson.h>
 
 #include "base/hash.h"
+#include "base/json_scan.h"
 
 namespace sqsrelay::pipeline {
 
@@ -43,6 +44,7 @@ bool valid_attribute_type(std::string_view type) {
 
 struct message_reader::json_state {
   simdjson::dom::parser parser;
+  std::string masked;  // a record with its wide numbers masked (json_scan::mask_wide_numbers)
 };
 
 std::optional<input_format> parse_input_format(std::string_view s) {
@@ -328,6 +330,17 @@ void message_reader::emit(std::string_view text, uint64_t line, uint64_t offset)
     return;
   }
   auto doc = json_->parser.parse(text.data(), text.size());
+  // simdjson's DOM refuses numbers it cannot hold (integers past 64 bits, doubles past their
+  // range), though they are valid JSON and the body is only the record's compact text: then
+  // the record is validated with those numbers masked, and its body still comes from `text`.
+  bool masked = false;
+  if (doc.error() == simdjson::NUMBER_ERROR) {
+    json_->masked.assign(text);
+    if (json_scan::mask_wide_numbers(json_->masked) > 0) {
+      doc = json_->parser.parse(json_->masked.data(), json_->masked.size());
+      masked = true;
+    }
+  }
   if (doc.error()) {
     return error(fmt::format("invalid JSON: {}", simdjson::error_message(doc.error())), text,
                  line, offset);
@@ -347,6 +360,13 @@ void message_reader::emit(std::string_view text, uint64_t line, uint64_t offset)
   for (const auto& f : o_.attributes) {
     simdjson::dom::element v;
     if (root.at_pointer(f.pointer).get(v) != simdjson::SUCCESS) continue;
+    // A masked number reads as 0: in such a record, numbers are not taken as attributes
+    // (the value could be the mask, not the number sent).
+    if (masked && v.is_number())
+      return error(fmt::format("field {} for attribute {}: a record with numbers wider than "
+                               "64 bits cannot give number attributes",
+                               f.pointer, f.name),
+                   text, line, offset);
     message_attribute a;
     a.name = f.name;
     a.data_type = !f.data_type.empty() ? f.data_type : v.is_number() ? "Number" : "String";

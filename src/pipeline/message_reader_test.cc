@@ -83,6 +83,32 @@ TEST(MessageReader, NdjsonBodiesAreCompactAndBadLinesAreReportedWithTheirPlace) 
   }
 }
 
+TEST(MessageReader, NumbersWiderThan64BitsAreValidJsonAndKeptAsSent) {
+  std::string in =
+      "{\"n\": 12345678901234567890123, \"s\": \"9\"}\n[1, 1e400]\n{\"big\": -1e-400}\n";
+  auto c = read_all(in, {}, 4096);
+  EXPECT_TRUE(c.errors.empty()) << (c.errors.empty() ? "" : c.errors[0].what);
+  EXPECT_EQ(bodies(c), (std::vector<std::string>{"{\"n\":12345678901234567890123,\"s\":\"9\"}",
+                                                 "[1,1e400]", "{\"big\":-1e-400}"}));
+  // Attributes from such a record: strings still work; a number could be the mask, so no.
+  reader_options o;
+  std::string error;
+  auto s = parse_attribute_field("s=String:$.s", error);
+  ASSERT_TRUE(s) << error;
+  o.attributes.push_back(*s);
+  c = read_all("{\"n\": 12345678901234567890123, \"s\": \"9\"}\n", o, 4096);
+  ASSERT_EQ(c.messages.size(), 1u);
+  ASSERT_EQ(c.messages[0].attributes.size(), 1u);
+  EXPECT_EQ(c.messages[0].attributes[0].value, "9");
+  auto n = parse_attribute_field("n=$.n", error);
+  ASSERT_TRUE(n) << error;
+  o.attributes = {*n};
+  c = read_all("{\"n\": 12345678901234567890123}\n", o, 4096);
+  EXPECT_TRUE(c.messages.empty());
+  ASSERT_EQ(c.errors.size(), 1u);
+  EXPECT_NE(c.errors[0].what.find("wider than 64 bits"), std::string::npos) << c.errors[0].what;
+}
+
 TEST(MessageReader, JsonArrayStreamsElementsAcrossChunkBoundaries) {
   std::string in =
       "  [ {\"id\": 1, \"t\": \"a,b]}\"}, \n [1, [2]], \"str\\\"ing\", 42,\n{\"n\":{\"m\":[]}} ]\n";

@@ -7,7 +7,7 @@
 #include <array>
 #include <cstring>
 
-#include "sources/http_ingest/json_scan.h"
+#include "base/json_scan.h"
 
 namespace sqsrelay::sources {
 

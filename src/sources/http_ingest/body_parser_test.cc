@@ -2,7 +2,7 @@
 
 #include <gtest/gtest.h>
 
-#include "sources/http_ingest/json_scan.h"
+#include "base/json_scan.h"
 
 namespace sqsrelay::sources {
 namespace {

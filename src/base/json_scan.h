@@ -11,7 +11,7 @@
 #include <string_view>
 #include <vector>
 
-namespace sqsrelay::sources::json_scan {
+namespace sqsrelay::json_scan {
 
 inline bool is_ws(char c) { return c == ' ' || c == '\n' || c == '\r' || c == '\t'; }
 
@@ -49,4 +49,4 @@ bool is_wide_number(std::string_view t);
 // many it replaced. The caller takes such numbers' text from the original bytes.
 size_t mask_wide_numbers(std::string& text);
 
-}  // namespace sqsrelay::sources::json_scan
+}  // namespace sqsrelay::json_scan

@@ -1,4 +1,4 @@
-#include "sources/http_ingest/json_scan.h"
+#include "base/json_scan.h"
 
 #include <charconv>
 #include <cstring>
@@ -8,7 +8,7 @@
 #include <emmintrin.h>
 #endif
 
-namespace sqsrelay::sources::json_scan {
+namespace sqsrelay::json_scan {
 
 const char* skip_string(const char* p, const char* end) {
 #if defined(__SSE2__)
@@ -241,4 +241,4 @@ size_t mask_wide_numbers(std::string& text) {
   return n;
 }
 
-}  // namespace sqsrelay::sources::json_scan
+}  // namespace sqsrelay::json_scan
