@@ -132,18 +132,29 @@ void log::want_prepared() {
 result<void> log::roll() {
   if (next_segment_ > UINT32_MAX) return errc::segments_exhausted;
   if (auto r = write_pending_locked(); !r) return r;
-  const auto number = static_cast<uint32_t>(next_segment_++);
+  // A failed creation that left no file behind gives its number to the next roll: numbers
+  // of live segments then only skip where a file was deleted or left damaged, which is how
+  // an owner tells a lost segment from one that was never made (docs/wal_format.md).
+  bool name_taken = false;
   std::shared_ptr<segment_state> seg;
   bool adopt_failed = false;
   if (prepared_) {
-    auto adopted = adopt_prepared(number);
+    auto adopted = adopt_prepared(static_cast<uint32_t>(next_segment_), &name_taken);
     if (adopted) seg = std::move(*adopted);
     adopt_failed = !adopted;
+    if (name_taken && !adopted) ++next_segment_;
+    if (next_segment_ > UINT32_MAX) return errc::segments_exhausted;
   }
+  const auto number = static_cast<uint32_t>(next_segment_);
   if (!seg) {
-    SQSRELAY_TRY(created, create_segment(number));
-    seg = std::move(created);
+    auto created = create_segment(number, &name_taken);
+    if (!created) {
+      if (name_taken) ++next_segment_;
+      return created.error();
+    }
+    seg = std::move(*created);
   }
+  ++next_segment_;
   segments_.emplace(number, seg);
   active_ = std::move(seg);
   deletion_paused_ = false;
@@ -159,13 +170,19 @@ result<void> log::roll() {
   return {};
 }
 
-result<std::shared_ptr<log::segment_state>> log::create_segment(uint32_t number) {
+result<std::shared_ptr<log::segment_state>> log::create_segment(uint32_t number, bool* name_taken) {
   const std::filesystem::path path = path_of(number);
-  SQSRELAY_TRY(f, env_.create_file(path));
+  auto created = env_.create_file(path);
+  if (!created) {
+    *name_taken = created.error() == boost::system::errc::file_exists;
+    return created.error();
+  }
+  std::unique_ptr<file> f = std::move(*created);
   const segment_header header = encode_segment_header(number);
   if (auto w = f->write_at(0, header); !w) {
     f.reset();
-    (void)env_.remove_file(path);  // best effort; recovery ignores a headerless file anyway
+    // Best effort; recovery ignores a headerless file anyway.
+    *name_taken = !env_.remove_file(path);
     return w.error();
   }
   auto seg = std::make_shared<segment_state>();
@@ -178,7 +195,7 @@ result<std::shared_ptr<log::segment_state>> log::create_segment(uint32_t number)
 // Appends the record to `out`.
 // Renames the prepared file to segment `number` and writes its header over the zeros.
 // On failure the prepared file is dropped (the caller creates the segment as usual).
-result<std::shared_ptr<log::segment_state>> log::adopt_prepared(uint32_t number) {
+result<std::shared_ptr<log::segment_state>> log::adopt_prepared(uint32_t number, bool* name_taken) {
   std::unique_ptr<file> f = std::move(prepared_);
   if (auto r = env_.rename_file(opts_.dir / prepared_file_name, path_of(number)); !r) {
     ++stats_.prepare_errors;
@@ -188,7 +205,7 @@ result<std::shared_ptr<log::segment_state>> log::adopt_prepared(uint32_t number)
   if (auto w = f->write_at(0, header); !w) {
     ++stats_.prepare_errors;
     f.reset();
-    (void)env_.remove_file(path_of(number));  // best effort, as in create_segment
+    *name_taken = !env_.remove_file(path_of(number));  // best effort, as in create_segment
     return w.error();
   }
   auto seg = std::make_shared<segment_state>();

@@ -229,8 +229,9 @@ class log {
                                  uint64_t payload, uint32_t refs, sync_mode mode);
   bool needs_roll(uint64_t record_bytes) const;
   result<void> roll();
-  result<std::shared_ptr<segment_state>> create_segment(uint32_t number);
-  result<std::shared_ptr<segment_state>> adopt_prepared(uint32_t number);
+  // On failure *name_taken says whether a file of that name is left (the number is used).
+  result<std::shared_ptr<segment_state>> create_segment(uint32_t number, bool* name_taken);
+  result<std::shared_ptr<segment_state>> adopt_prepared(uint32_t number, bool* name_taken);
   bool preallocating() const { return opts_.preallocate && opts_.sync; }
   void want_prepared();  // requires mu_
   static void encode(uint8_t type, std::span<const std::string_view> parts, size_t payload,

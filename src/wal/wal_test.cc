@@ -601,6 +601,27 @@ TEST_F(wal_test, enospc_fails_the_append_cuts_the_partial_record_and_loses_nothi
   EXPECT_EQ(st.corrupt_records + st.truncated_bytes, 0u);
 }
 
+// Numbers of live segments skip only where a file went missing: an owner (the spool) counts
+// such a gap as lost data. A roll that fails and leaves no file gives its number to the next.
+TEST_F(wal_test, a_failed_roll_that_left_no_file_gives_its_number_to_the_next_roll) {
+  auto l = open_replayed();
+  put(*l, 1, 3000);
+  const uint32_t first = l->active_segment();
+  env_.inject(fault_env::op::create, env_.calls(fault_env::op::create) + 1, enospc);
+  EXPECT_FALSE(l->append(1, payload_for(2, 3000), 1));  // the creation fails
+  env_.inject(fault_env::op::write, env_.calls(fault_env::op::write) + 1, enospc);
+  EXPECT_FALSE(l->append(1, payload_for(3, 3000), 1));  // the header write fails
+  EXPECT_EQ(l->active_segment(), first);
+  put(*l, 4, 3000);
+  EXPECT_EQ(l->active_segment(), first + 1);
+  EXPECT_EQ(wait_durable(*l, l->last_lsn()), error_code{});
+  l.reset();
+  std::vector<record> got;
+  l = open_replayed(&got);
+  EXPECT_EQ(got, written_);
+  EXPECT_TRUE(has_segment(first + 1));
+}
+
 TEST_F(wal_test, append_failing_right_after_a_roll_still_wakes_the_sync_thread) {
   auto l = open_replayed();
   put(*l, 1, 3000);
