@@ -68,12 +68,14 @@
 #include "base/result.h"
 #include "spool/append_callback.h"
 #include "spool/errc.h"
+#include "spool/missing_ranges.h"
 #include "wal/env.h"
 #include "wal/log.h"
 
 namespace sqsrelay::spool {
 
 class position_file;
+struct position_recovery;
 class quarantine;
 
 struct options {
@@ -109,6 +111,11 @@ struct recovery_stats {
   uint64_t corrupt_bytes = 0;      // bytes in them
   uint64_t quarantined_bytes = 0;  // of those, copied into quarantine.bin
   uint64_t stray_files = 0;        // unknown files in the spool and log directories; kept
+  // Segments missing or empty where undelivered records should be (a segment file deleted
+  // or truncated; see missing_ranges.h). Never fails open: the reader steps over the seqs.
+  uint64_t missing_ranges = 0;
+  uint64_t missing_seqs = 0;  // seqs in them (an upper bound of the records lost)
+  std::vector<missing_range> missing;
 };
 
 struct stats {
@@ -142,6 +149,8 @@ struct stats {
   uint64_t corrupt_bytes = 0;
   uint64_t quarantined_bytes = 0;
   uint64_t quarantine_errors = 0;
+  uint64_t missing_ranges = 0;  // found by recovery (recovery_stats)
+  uint64_t missing_seqs = 0;
   bool failed = false;
 };
 
@@ -201,11 +210,12 @@ class spool {
     uint64_t end = 0;
   };
   struct segment_info {
-    uint64_t data_end = 0;     // file offset past the last intact group
-    uint64_t file_bytes = 0;   // bytes counted against the budget
-    uint64_t last_seq = 0;     // of the last group
-    uint64_t refs = 0;         // log references held (one per undelivered group)
-    std::vector<range> skips;  // damaged ranges the reader jumps over, sorted
+    uint64_t data_end = 0;        // file offset past the last intact group
+    uint64_t file_bytes = 0;      // bytes counted against the budget
+    uint64_t first_seq = 0;       // of the first group (0: none)
+    uint64_t last_seq = 0;        // of the last group
+    uint64_t refs = 0;            // log references held (one per undelivered group)
+    std::vector<range> skips;     // damaged ranges the reader jumps over, sorted
     bool header_damaged = false;  // the wal header is damage (the groups after it are read)
   };
 
@@ -219,6 +229,8 @@ class spool {
   void find_damage(const std::vector<std::pair<uint32_t, uint64_t>>& sizes,
                    std::vector<std::pair<uint32_t, range>>& damage);
   static uint64_t first_data_byte(const segment_info& s);
+  void find_missing(const std::vector<std::pair<uint32_t, uint64_t>>& sizes,
+                    const position_recovery& found);
   void add_skip(uint32_t segment, range r);  // requires state_mu_
   uint64_t copy_to_quarantine(uint32_t segment, range r);
   result<uint64_t> count_stray_files();

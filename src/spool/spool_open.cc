@@ -53,6 +53,7 @@ result<void> spool::recover() {
   recovery_.stray_files = replayed->ignored_files + stray;
 
   find_damage(sizes, st.damage);
+  find_missing(sizes, found);
   for (const auto& [n, r] : st.damage) recovery_.quarantined_bytes += copy_to_quarantine(n, r);
   if (!st.damage.empty()) {
     if (auto r = quarantine_->sync(); !r) ++stats_.quarantine_errors;
@@ -68,6 +69,8 @@ result<void> spool::recover() {
   stats_.corrupt_ranges = recovery_.corrupt_ranges;
   stats_.corrupt_bytes = recovery_.corrupt_bytes;
   stats_.quarantined_bytes = recovery_.quarantined_bytes;
+  stats_.missing_ranges = recovery_.missing_ranges;
+  stats_.missing_seqs = recovery_.missing_seqs;
   return {};
 }
 
@@ -84,6 +87,7 @@ void spool::replay_group(uint8_t type, std::span<const char> payload, wal::locat
   const uint64_t from = s.data_end > 0 ? s.data_end : first_data_byte(s);
   if (start > from) st.damage.push_back({loc.segment, {from, start}});
   s.data_end = loc.offset + loc.length;
+  if (s.first_seq == 0) s.first_seq = g->first_seq;
   s.last_seq = g->last_seq();
   st.last_seq = g->last_seq();
   st.last_end = {loc.segment, s.data_end};
@@ -122,6 +126,23 @@ void spool::find_damage(const std::vector<std::pair<uint32_t, uint64_t>>& sizes,
     add_skip(n, r);
     ++recovery_.corrupt_ranges;
     recovery_.corrupt_bytes += r.end - r.begin;
+  }
+}
+
+// Seqs past the position that a missing or emptied segment took with it. Only counted and
+// reported: the reader steps over them as over any unused seq.
+void spool::find_missing(const std::vector<std::pair<uint32_t, uint64_t>>& sizes,
+                         const position_recovery& found) {
+  std::vector<segment_summary> live;
+  for (const auto& [n, size] : sizes) {
+    const segment_info& s = segments_[n];
+    live.push_back({n, s.first_seq, s.last_seq, !s.skips.empty() || s.header_damaged});
+  }
+  const bool known = !found.created && !found.corrupt;
+  recovery_.missing = find_missing_ranges(live, found.position, known);
+  for (const missing_range& m : recovery_.missing) {
+    ++recovery_.missing_ranges;
+    recovery_.missing_seqs += m.last_seq - m.first_seq + 1;
   }
 }
 

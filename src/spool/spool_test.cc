@@ -494,6 +494,123 @@ TEST_F(spool_test, stray_files_are_ignored_counted_and_kept) {
   EXPECT_TRUE(env_.open_file(opts_.dir / "junk").has_value());
 }
 
+class spool_missing_test : public spool_test {
+ protected:
+  // Appends seqs 1..60 (four or more segments), delivers and persists up to `delivered`,
+  // closes the spool and returns which seqs each segment held.
+  std::map<uint32_t, std::vector<uint64_t>> fill(uint64_t delivered = 0) {
+    std::map<uint32_t, std::vector<uint64_t>> held;
+    auto s = open();
+    for (int i = 0; i < 60; ++i) EXPECT_FALSE(append_wait(*s, {record_for(i, 300)}).ec);
+    EXPECT_GE(s->get_stats().segments, 4u);
+    if (delivered > 0) {
+      EXPECT_EQ(read_all(*s).size(), 60u);
+      EXPECT_TRUE(s->mark_delivered(1, delivered));
+      EXPECT_TRUE(s->persist_position());
+    }
+    s.reset();
+    // Which segment holds which seq, from the files.
+    for (uint32_t n = 1; n < 100; ++n) {
+      const std::string bytes = contents(segment_path(n));
+      if (bytes.size() <= wal::segment_header_size) continue;
+      for (uint64_t at = wal::segment_header_size; at < bytes.size();) {
+        const uint32_t len = wal::get_u32(bytes.data() + at + 4);
+        auto g = parse_group({bytes.data() + at + wal::record_header_size, len});
+        EXPECT_TRUE(g.has_value());
+        if (!g) break;
+        for (uint64_t q = g->first_seq; q <= g->last_seq(); ++q) held[n].push_back(q);
+        at += wal::record_header_size + len;
+      }
+    }
+    return held;
+  }
+
+  void check_truncated_middle_segment(uint64_t size) {
+    auto held = fill();
+    {
+      auto f = env_.open_file(segment_path(3));
+      ASSERT_TRUE(f.has_value());
+      ASSERT_TRUE((*f)->truncate(size));
+      ASSERT_TRUE((*f)->sync());
+    }
+    auto s = open();
+    ASSERT_EQ(s->recovery().missing.size(), 1u);
+    EXPECT_EQ(s->recovery().missing[0].first_segment, 3u);
+    EXPECT_EQ(s->recovery().missing[0].first_seq, held[3].front());
+    EXPECT_EQ(s->recovery().missing[0].last_seq, held[3].back());
+    EXPECT_EQ(s->get_stats().missing_seqs, held[3].size());
+    EXPECT_EQ(read_all(*s).size(), 60u - held[3].size());
+  }
+};
+
+TEST_F(spool_missing_test, a_deleted_middle_segment_is_counted_and_its_seqs_named) {
+  auto held = fill();
+  ASSERT_TRUE(env_.remove_file(segment_path(2)));
+  auto s = open();
+  ASSERT_EQ(s->recovery().missing.size(), 1u);
+  const missing_range m = s->recovery().missing[0];
+  EXPECT_EQ(m.first_segment, 2u);
+  EXPECT_EQ(m.last_segment, 2u);
+  EXPECT_EQ(m.first_seq, held[2].front());
+  EXPECT_EQ(m.last_seq, held[2].back());
+  EXPECT_EQ(s->recovery().missing_ranges, 1u);
+  EXPECT_EQ(s->recovery().missing_seqs, held[2].size());
+  EXPECT_EQ(s->get_stats().missing_ranges, 1u);
+  EXPECT_EQ(s->recovery().corrupt_ranges, 0u);
+  // Never refuses to start: everything else is delivered, and seqs go on.
+  EXPECT_EQ(read_all(*s).size(), 60u - held[2].size());
+  EXPECT_EQ(append_wait(*s, {"next"}).first_seq, 61u);
+}
+
+TEST_F(spool_missing_test, a_middle_segment_truncated_to_nothing_is_counted) {
+  check_truncated_middle_segment(0);
+}
+
+TEST_F(spool_missing_test, a_middle_segment_truncated_to_its_header_is_counted) {
+  check_truncated_middle_segment(wal::segment_header_size);
+}
+
+TEST_F(spool_missing_test, a_deleted_oldest_undelivered_segment_is_counted) {
+  auto held = fill(5);  // seqs 1..5 delivered, segment 1 holds more
+  ASSERT_GT(held[1].back(), 5u);
+  ASSERT_TRUE(env_.remove_file(segment_path(1)));
+  auto s = open();
+  ASSERT_EQ(s->recovery().missing.size(), 1u);
+  EXPECT_EQ(s->recovery().missing[0].first_segment, 0u);  // where it started is unknown
+  EXPECT_EQ(s->recovery().missing[0].last_segment, 1u);
+  EXPECT_EQ(s->recovery().missing[0].first_seq, 6u);
+  EXPECT_EQ(s->recovery().missing[0].last_seq, held[1].back());
+}
+
+TEST_F(spool_missing_test, segments_deleted_after_delivery_are_not_missing) {
+  auto held = fill();
+  auto s = open();
+  EXPECT_TRUE(s->recovery().missing.empty());
+  // Deliver into the middle of segment 3: segments 1 and 2 go.
+  const uint64_t upto = held[3][1];
+  std::vector<owned_record> got = read_all(*s);
+  ASSERT_EQ(got.size(), 60u);
+  ASSERT_TRUE(s->mark_delivered(1, upto));
+  ASSERT_TRUE(s->persist_position());
+  ASSERT_TRUE(eventually([&] { return s->get_stats().segments_deleted == 2; }));
+  s.reset();
+  EXPECT_FALSE(env_.open_file(segment_path(1)).has_value());
+  s = open();
+  EXPECT_TRUE(s->recovery().missing.empty());
+  EXPECT_EQ(s->get_stats().missing_ranges, 0u);
+  EXPECT_EQ(read_all(*s).size(), 60u - upto);
+  // Also after a crash, and after everything was delivered.
+  ASSERT_TRUE(s->mark_delivered(upto + 1, 60));
+  ASSERT_TRUE(s->persist_position());
+  ASSERT_TRUE(eventually([&] { return s->get_stats().segments == 1; }));
+  env_.crash();
+  s.reset();
+  env_.restart();
+  s = open();
+  EXPECT_TRUE(s->recovery().missing.empty());
+  EXPECT_EQ(append_wait(*s, {"next"}).first_seq, 61u);
+}
+
 TEST_F(spool_test, damaged_position_file_redelivers_everything) {
   auto s = open();
   ASSERT_FALSE(append_wait(*s, {"a", "b"}).ec);
