@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "spool/codec.h"
+#include "spool/missing_ranges.h"
 #include "spool/spool_format.h"
 #include "wal/codec.h"
 #include "wal/scanner.h"
@@ -64,11 +65,13 @@ std::string preview(std::string_view data) {
   return data.size() > 60 ? out + "..." : out;
 }
 
-void check_position(const fs::path& dir, report& rep) {
+// The position, or nothing when no slot is valid (recovery then starts at 0 but does not
+// know what was delivered).
+std::optional<uint64_t> check_position(const fs::path& dir, report& rep) {
   const auto bytes = read_file(dir / spool::position_file_name);
   if (!bytes) {
     std::printf("position: no file (a new spool, or lost: everything is delivered again)\n");
-    return;
+    return std::nullopt;
   }
   std::optional<spool::position_value> best;
   for (size_t slot = 0; slot < spool::position_slots; ++slot) {
@@ -87,7 +90,9 @@ void check_position(const fs::path& dir, report& rep) {
     }
     if (!best || v->generation > best->generation) best = v;
   }
-  if (best) std::printf("position: %" PRIu64 "\n", best->position);
+  if (!best) return std::nullopt;
+  std::printf("position: %" PRIu64 "\n", best->position);
+  return best->position;
 }
 
 void print_group(const spool::group_view& g, uint64_t offset, report& rep) {
@@ -106,8 +111,10 @@ void print_group(const spool::group_view& g, uint64_t offset, report& rep) {
 }
 
 // Checks one segment: header, then every record's checksum (damaged stretches found as
-// recovery finds them), group structure and seq order.
-void check_segment(const fs::path& path, uint32_t number, report& rep) {
+// recovery finds them), group structure and seq order. Adds it to `live` unless recovery
+// would ignore it.
+void check_segment(const fs::path& path, uint32_t number, report& rep,
+                   std::vector<spool::segment_summary>& live) {
   const std::string name = path.filename().string();
   const auto bytes = read_file(path);
   if (!bytes) return rep.problem(name + ": cannot read");
@@ -130,6 +137,8 @@ void check_segment(const fs::path& path, uint32_t number, report& rep) {
                          "format's; ignored)");
   }
   if (rep.print_groups) std::printf("segment %s: %zu bytes\n", name.c_str(), bytes->size());
+  const uint64_t problems_before = rep.damage;
+  spool::segment_summary summary{.number = number};
   const std::span<const char> body(bytes->data() + wal::segment_header_size,
                                    bytes->size() - wal::segment_header_size);
   uint64_t expected = wal::segment_header_size;
@@ -152,6 +161,8 @@ void check_segment(const fs::path& path, uint32_t number, report& rep) {
                       std::to_string(g->first_seq) + ", not after " + std::to_string(rep.last_seq));
         }
         rep.last_seq = std::max(rep.last_seq, g->last_seq());
+        if (summary.first_seq == 0) summary.first_seq = g->first_seq;
+        summary.last_seq = g->last_seq();
         ++rep.groups;
         rep.records += g->count;
         print_group(*g, start, rep);
@@ -162,6 +173,8 @@ void check_segment(const fs::path& path, uint32_t number, report& rep) {
                 " bytes) at the end hold no intact record (a torn tail if this is the newest "
                 "segment and the process crashed)");
   }
+  summary.damaged = rep.damage > problems_before;
+  live.push_back(summary);
 }
 
 void check_quarantine(const fs::path& dir, report& rep) {
@@ -205,7 +218,7 @@ int run(const fs::path& dir, report& rep) {
                  std::string(spool::position_file_name).c_str());
     return 2;
   }
-  check_position(dir, rep);
+  const std::optional<uint64_t> position = check_position(dir, rep);
   std::vector<std::pair<uint32_t, fs::path>> segments;
   for (const auto& entry : fs::directory_iterator(dir / spool::log_dir_name, ec)) {
     if (auto n = wal::parse_segment_file_name(entry.path().filename().string())) {
@@ -213,7 +226,12 @@ int run(const fs::path& dir, report& rep) {
     }
   }
   std::sort(segments.begin(), segments.end());
-  for (const auto& [n, path] : segments) check_segment(path, n, rep);
+  std::vector<spool::segment_summary> live;
+  for (const auto& [n, path] : segments) check_segment(path, n, rep, live);
+  for (const spool::missing_range& m :
+       spool::find_missing_ranges(live, position.value_or(0), position.has_value())) {
+    rep.problem(spool::describe(m));
+  }
   check_quarantine(dir, rep);
   std::printf("%zu segments, %" PRIu64 " groups, %" PRIu64 " records, last seq %" PRIu64
               ", %" PRIu64 " problems\n",

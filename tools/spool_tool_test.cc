@@ -9,6 +9,8 @@
 #include <filesystem>
 #include <future>
 #include <string>
+#include <thread>
+#include <vector>
 
 #include "spool/spool.h"
 #include "spool/spool_format.h"
@@ -111,6 +113,66 @@ TEST_F(spool_tool, damaged_header_is_reported_and_the_records_after_it_checked) 
   EXPECT_EQ(v.status, 1) << v.out;
   EXPECT_NE(v.out.find("bad segment header at offset 0"), std::string::npos) << v.out;
   EXPECT_NE(v.out.find("3 records, last seq 3, 1 problems"), std::string::npos) << v.out;
+}
+
+// Records 1..40 of 300 bytes in segments of 4 KiB (four or more), the first `delivered`
+// delivered (and their segments deleted).
+void fill_small_segments(const std::filesystem::path& dir, uint64_t delivered) {
+  options o;
+  o.dir = dir;
+  o.segment_bytes = 4096;
+  auto s = spool::open(o, wal::default_posix_env());
+  ASSERT_TRUE(s.has_value());
+  const std::string rec(300, 'r');
+  const std::string_view v = rec;
+  for (int i = 0; i < 40; ++i) {
+    std::promise<error_code> done;
+    (*s)->append(std::span<const std::string_view>(&v, 1),
+                 [&](error_code ec, uint64_t) { done.set_value(ec); });
+    ASSERT_FALSE(done.get_future().get());
+  }
+  if (delivered == 0) return;
+  std::vector<record> out;
+  for (uint64_t read = 0; read < delivered;) {
+    auto n = (*s)->read(40, out);
+    ASSERT_TRUE(n && *n > 0);
+    read += *n;
+  }
+  ASSERT_TRUE((*s)->mark_delivered(1, delivered));
+  ASSERT_TRUE((*s)->persist_position());
+  for (int i = 0;
+       i < 1000 && std::filesystem::exists(dir / log_dir_name / wal::segment_file_name(1)); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+}
+
+TEST_F(spool_tool, a_missing_middle_segment_is_reported_with_its_seqs) {
+  const auto d = dir_ / "small";
+  fill_small_segments(d, 0);
+  ASSERT_TRUE(std::filesystem::remove(d / log_dir_name / wal::segment_file_name(2)));
+  auto v = run_tool("verify " + d.string());
+  EXPECT_EQ(v.status, 1) << v.out;
+  EXPECT_NE(v.out.find("DAMAGE wal-00000002.log missing or empty: seqs "), std::string::npos)
+      << v.out;
+}
+
+TEST_F(spool_tool, an_emptied_middle_segment_is_reported_with_its_seqs) {
+  const auto d = dir_ / "small";
+  fill_small_segments(d, 0);
+  std::filesystem::resize_file(d / log_dir_name / wal::segment_file_name(2), 0);
+  auto v = run_tool("verify " + d.string());
+  EXPECT_EQ(v.status, 1) << v.out;
+  EXPECT_NE(v.out.find("DAMAGE wal-00000002.log missing or empty: seqs "), std::string::npos)
+      << v.out;
+}
+
+TEST_F(spool_tool, segments_deleted_after_delivery_are_no_problem) {
+  const auto d = dir_ / "small";
+  fill_small_segments(d, 30);
+  ASSERT_FALSE(std::filesystem::exists(d / log_dir_name / wal::segment_file_name(1)));
+  auto v = run_tool("verify " + d.string());
+  EXPECT_EQ(v.status, 0) << v.out;
+  EXPECT_NE(v.out.find(" 0 problems"), std::string::npos) << v.out;
 }
 
 TEST_F(spool_tool, bad_arguments_fail) {
