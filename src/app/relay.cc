@@ -306,6 +306,20 @@ std::unique_ptr<relay> relay::open(relay_options o, std::string& err) {
                "torn bytes cut)",
                opts.spool.dir.string(), rec.undelivered, rec.position, rec.corrupt_ranges,
                rec.truncated_bytes);
+  for (const spool::missing_range& m : rec.missing) {
+    spdlog::warn("spool {}: {}; those records are lost", opts.spool.dir.string(),
+                 spool::describe(m));
+  }
+  if (rec.position_reset) {
+    spdlog::warn(
+        "spool {}: the position file was damaged and reset to 0: every record still "
+        "spooled is delivered again",
+        opts.spool.dir.string());
+  }
+  if (rec.stray_files > 0) {
+    spdlog::info("spool {}: {} stray files ignored (kept)", opts.spool.dir.string(),
+                 rec.stray_files);
+  }
   return r;
 }
 
@@ -464,6 +478,12 @@ std::string relay::metrics_text() const {
   counter("sqsrelay_spool_fsyncs_total", "Spool group commits.", s.fsyncs);
   counter("sqsrelay_spool_corrupt_ranges_total", "Damaged spool ranges quarantined.",
           s.corrupt_ranges);
+  counter("sqsrelay_spool_missing_ranges_total",
+          "Seq ranges past the delivery position found in no spool segment at open (a segment "
+          "deleted or emptied).",
+          s.missing_ranges);
+  counter("sqsrelay_spool_missing_records_total",
+          "Seqs in those ranges (at most the records lost).", s.missing_seqs);
   // One metric family per counter, one sample per endpoint: Prometheus' text format allows
   // a single HELP/TYPE per family.
   using counters = pipeline::sender_counters;
