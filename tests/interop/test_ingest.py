@@ -39,6 +39,25 @@ def bodies(client, url, expect, timeout=10):
     return got
 
 
+def write_relay_toml(path, spool_dir, endpoints, routes=""):
+    """A relay.toml: the spool, `endpoints` ({name: url}; the first is the listener's
+    default), one loopback listener with `routes` (TOML text) and a loopback metrics
+    listener. Returns `path`."""
+    eps = "".join(f'[endpoints.{name}]\nurl = "{url}"\n\n' for name, url in endpoints.items())
+    with open(path, "w") as f:
+        f.write(f"""[spool]
+dir = "{spool_dir}"
+
+{eps}[[sources.http]]
+listen = "127.0.0.1:0"
+default_endpoint = "{next(iter(endpoints))}"
+{routes}
+[metrics]
+listen = "127.0.0.1:0"
+""")
+    return path
+
+
 def start_run(cfg, *extra):
     """Starts `sqsrelay run -c cfg`; returns the process and its ingest and metrics URLs."""
     proc = subprocess.Popen([binary_path(), "run", "-c", cfg, *extra], stdout=subprocess.PIPE,
@@ -242,31 +261,15 @@ class RunPipelineTest(unittest.TestCase):
     def test_run_durable_and_delivered_routes(self):
         target = SqsRelayServer(in_memory=True).start()
         tmp = tempfile.mkdtemp(prefix="sqsrelay-run-")
-        cfg = os.path.join(tmp, "relay.toml")
-        with open(cfg, "w") as f:
-            f.write(f"""
-[spool]
-dir = "{os.path.join(tmp, 'spool')}"
-
-[endpoints.target]
-url = "{target.endpoint}"
-
-[endpoints.spare]
-url = "{target.endpoint}"
-
-[[sources.http]]
-listen = "127.0.0.1:0"
-default_endpoint = "target"
-
+        cfg = write_relay_toml(
+            os.path.join(tmp, "relay.toml"), os.path.join(tmp, "spool"),
+            {"target": target.endpoint, "spare": target.endpoint}, """
 [[sources.http.routes]]
 path = "/flespi"
 queue = "telemetry"
 endpoint = "target"
 ack = "delivered"
-attributes = [{{ field = "ident", name = "device", type = "String" }}]
-
-[metrics]
-listen = "127.0.0.1:0"
+attributes = [{ field = "ident", name = "device", type = "String" }]
 """)
         proc = subprocess.Popen([binary_path(), "run", "-c", cfg], stdout=subprocess.PIPE,
                                 stderr=subprocess.STDOUT, text=True)
@@ -325,19 +328,8 @@ listen = "127.0.0.1:0"
         is dead-lettered; the answer says so instead of a plain 200."""
         target = SqsRelayServer(in_memory=True).start()
         tmp = tempfile.mkdtemp(prefix="sqsrelay-run-")
-        cfg = os.path.join(tmp, "relay.toml")
-        with open(cfg, "w") as f:
-            f.write(f"""
-[spool]
-dir = "{os.path.join(tmp, 'spool')}"
-
-[endpoints.target]
-url = "{target.endpoint}"
-
-[[sources.http]]
-listen = "127.0.0.1:0"
-default_endpoint = "target"
-
+        cfg = write_relay_toml(os.path.join(tmp, "relay.toml"), os.path.join(tmp, "spool"),
+                               {"target": target.endpoint}, """
 [[sources.http.routes]]
 path = "/small-delivered"
 queue = "small"
@@ -350,9 +342,6 @@ queue = "small"
 endpoint = "target"
 ack = "delivered"
 on_invalid = "dead_letter"
-
-[metrics]
-listen = "127.0.0.1:0"
 """)
         client = make_client(target.endpoint)
         url = client.create_queue(QueueName="small",
@@ -397,27 +386,13 @@ listen = "127.0.0.1:0"
         port = s.getsockname()[1]
         s.close()  # nothing listens here until the target starts below
         tmp = tempfile.mkdtemp(prefix="sqsrelay-run-")
-        cfg = os.path.join(tmp, "relay.toml")
-        with open(cfg, "w") as f:
-            f.write(f"""
-[spool]
-dir = "{os.path.join(tmp, 'spool')}"
-
-[endpoints.target]
-url = "http://127.0.0.1:{port}"
-
-[[sources.http]]
-listen = "127.0.0.1:0"
-default_endpoint = "target"
-
+        cfg = write_relay_toml(os.path.join(tmp, "relay.toml"), os.path.join(tmp, "spool"),
+                               {"target": f"http://127.0.0.1:{port}"}, """
 [[sources.http.routes]]
 path = "/delivered"
 queue = "later"
 endpoint = "target"
 ack = "delivered"
-
-[metrics]
-listen = "127.0.0.1:0"
 """)
         proc, ingest, _ = start_run(cfg, "--shutdown-timeout", "4")
         answer = {}
@@ -467,23 +442,8 @@ listen = "127.0.0.1:0"
         open(not_a_dir, "w").close()
 
         def config(name, spool_dir):
-            path = os.path.join(tmp, name)
-            with open(path, "w") as f:
-                f.write(f"""
-[spool]
-dir = "{spool_dir}"
-
-[endpoints.target]
-url = "http://127.0.0.1:9"
-
-[[sources.http]]
-listen = "127.0.0.1:0"
-default_endpoint = "target"
-
-[metrics]
-listen = "127.0.0.1:0"
-""")
-            return path
+            return write_relay_toml(os.path.join(tmp, name), spool_dir,
+                                    {"target": "http://127.0.0.1:9"})
 
         p = subprocess.run([binary_path(), "run", "-c", config("a.toml", not_a_dir)],
                            capture_output=True, text=True, timeout=60)
