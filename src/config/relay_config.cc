@@ -231,7 +231,9 @@ const option_list<metrics_config>& metrics_option_list() {
   static const option_list<metrics_config> l = {
       string_option<metrics_config>("listen", &metrics_config::listen,
                                     "HOST:PORT serving Prometheus text at /metrics; empty: "
-                                    "off."),
+                                    "off. Loopback unless allow_remote."),
+      bool_option<metrics_config>("allow_remote", &metrics_config::allow_remote,
+                                  "Allow a non-loopback metrics listener (it needs no token)."),
   };
   return l;
 }
@@ -460,10 +462,32 @@ std::optional<relay_config> load_string(std::string_view text, std::string name,
   if (const auto* t = r.table(root, "sender", top);
       t && !r.read(*t, top.child("sender"), sender_option_list(), c.sender))
     return std::nullopt;
-  if (const auto* t = r.table(root, "metrics", top);
-      t && !r.read(*t, top.child("metrics"), metrics_option_list(), c.metrics))
+  const toml::table* metrics_table = r.table(root, "metrics", top);
+  if (metrics_table &&
+      !r.read(*metrics_table, top.child("metrics"), metrics_option_list(), c.metrics))
     return std::nullopt;
   if (r.failed()) return std::nullopt;
+  // Metrics name queues and endpoints and need no token: loopback unless opted out.
+  if (!c.metrics.listen.empty()) {
+    std::string e;
+    auto where = [&] {
+      const toml::node* n = metrics_table ? metrics_table->get("listen") : nullptr;
+      return n ? n->source() : toml::source_region{};
+    };
+    auto m = parse_listen(c.metrics.listen, e);
+    if (!m) {
+      r.fail(where(), top.child("metrics").child("listen"), e);
+      return std::nullopt;
+    }
+    boost::system::error_code ec;
+    if (!boost::asio::ip::make_address(m->host, ec).is_loopback() && !c.metrics.allow_remote) {
+      r.fail(where(), top.child("metrics").child("listen"),
+             fmt::format("refusing to serve metrics on {}: a non-loopback metrics listener "
+                         "needs allow_remote = true (metrics need no token)",
+                         m->host));
+      return std::nullopt;
+    }
+  }
 
   // Endpoints: [endpoints.<name>]; "embedded" always exists.
   endpoint_config embedded;

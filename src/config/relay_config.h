@@ -68,6 +68,7 @@ struct sender_config {
 
 struct metrics_config {
   std::string listen = "127.0.0.1:9090";  // empty: no metrics listener
+  bool allow_remote = false;              // a non-loopback listen address needs this
 };
 
 struct relay_config {

@@ -242,6 +242,21 @@ endpoint = "embedded"
   EXPECT_EQ(c->http_sources[0].route_configs[1].endpoint, "embedded");
 }
 
+TEST(RelayConfig, ARemoteMetricsListenerNeedsAnOptIn) {
+  auto err = error_of("[metrics]\nlisten = \"0.0.0.0:9191\"\n");
+  EXPECT_EQ(err.line, 2u);
+  EXPECT_EQ(err.key, "metrics.listen");
+  EXPECT_NE(err.message.find("allow_remote = true"), std::string::npos) << err.message;
+  config_error e;
+  auto c = load("[metrics]\nlisten = \"0.0.0.0:9191\"\nallow_remote = true\n", e);
+  ASSERT_TRUE(c) << e.to_string();
+  EXPECT_TRUE(c->metrics.allow_remote);
+  c = load("[metrics]\nlisten = \"[::1]:9191\"\n", e);
+  ASSERT_TRUE(c) << e.to_string();
+  err = error_of("[metrics]\nlisten = \"nowhere\"\n");
+  EXPECT_EQ(err.key, "metrics.listen");
+}
+
 TEST(RelayConfig, BadChoice) {
   auto err = error_of(
       "[[sources.http]]\n[[sources.http.routes]]\npath = \"/a\"\nqueue = "
