@@ -64,6 +64,17 @@ def base_env(tmp):
     return env
 
 
+def start_container_creds(tmp):
+    """Serves _ContainerCreds on loopback; returns the server and an environment (base_env)
+    pointing the container credentials provider at it, with its authorization token."""
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _ContainerCreds)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    env = base_env(tmp)
+    env["AWS_CONTAINER_CREDENTIALS_FULL_URI"] = f"http://127.0.0.1:{httpd.server_address[1]}/creds"
+    env["AWS_CONTAINER_AUTHORIZATION_TOKEN"] = _ContainerCreds.token
+    return httpd, env
+
+
 def sqsrelay(args, env, timeout=60):
     return subprocess.run([binary_path()] + args, env=env, capture_output=True, text=True,
                           timeout=timeout)
@@ -360,13 +371,8 @@ class SignedServer(unittest.TestCase):
 
     def test_a_named_profile_that_does_not_exist_is_a_setup_error(self):
         _ContainerCreds.creds = {"AccessKeyId": "AKIDSIGNED", "SecretAccessKey": "signed-secret"}
-        httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _ContainerCreds)
-        threading.Thread(target=httpd.serve_forever, daemon=True).start()
+        httpd, env = start_container_creds(self.tmp)
         try:
-            env = base_env(self.tmp)
-            env["AWS_CONTAINER_CREDENTIALS_FULL_URI"] = \
-                f"http://127.0.0.1:{httpd.server_address[1]}/creds"
-            env["AWS_CONTAINER_AUTHORIZATION_TOKEN"] = _ContainerCreds.token
             self.assertEqual(self.list_with(env).returncode, 0)  # implicit default: container
             before = _ContainerCreds.hits
             ep = ["--endpoint-url", self.server.endpoint]
@@ -390,13 +396,8 @@ class SignedServer(unittest.TestCase):
         _ContainerCreds.creds = {"AccessKeyId": "AKIDSIGNED", "SecretAccessKey": "signed-secret",
                                  "Expiration": time.strftime("%Y-%m-%dT%H:%M:%SZ",
                                                              time.gmtime(time.time() + 120))}
-        httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _ContainerCreds)
-        threading.Thread(target=httpd.serve_forever, daemon=True).start()
+        httpd, env = start_container_creds(self.tmp)
         try:
-            env = base_env(self.tmp)
-            env["AWS_CONTAINER_CREDENTIALS_FULL_URI"] = \
-                f"http://127.0.0.1:{httpd.server_address[1]}/creds"
-            env["AWS_CONTAINER_AUTHORIZATION_TOKEN"] = _ContainerCreds.token
             before = _ContainerCreds.hits
             lines = "".join(f"m{i}\n" for i in range(3000))
             start = time.monotonic()
@@ -418,14 +419,8 @@ class SignedServer(unittest.TestCase):
                                  "Token": "session-token",
                                  "Expiration": time.strftime("%Y-%m-%dT%H:%M:%SZ",
                                                              time.gmtime(time.time() + 3600))}
-        httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _ContainerCreds)
-        t = threading.Thread(target=httpd.serve_forever, daemon=True)
-        t.start()
+        httpd, env = start_container_creds(self.tmp)
         try:
-            env = base_env(self.tmp)
-            env["AWS_CONTAINER_CREDENTIALS_FULL_URI"] = \
-                f"http://127.0.0.1:{httpd.server_address[1]}/creds"
-            env["AWS_CONTAINER_AUTHORIZATION_TOKEN"] = _ContainerCreds.token
             before = _ContainerCreds.hits
             r = self.list_with(env)
             self.assertEqual(_ContainerCreds.hits, before + 1)
