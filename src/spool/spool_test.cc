@@ -140,6 +140,9 @@ TEST_F(spool_test, acknowledgement_and_reading_wait_for_the_sync) {
 }
 
 TEST_F(spool_test, concurrent_appends_share_fdatasyncs) {
+  // One segment holds them all: each batch syncs every segment it touched, so with the
+  // fixture's 4 KiB segments the count would depend on how the writes fell across rolls.
+  opts_.segment_bytes = 1 << 20;
   auto s = open();
   env_.hold_syncs();
   const uint64_t syncs_before = env_.calls(wal::fault_env::op::sync);
@@ -167,8 +170,9 @@ TEST_F(spool_test, concurrent_appends_share_fdatasyncs) {
   EXPECT_EQ(done.load(), 0);
   env_.release_syncs();
   ASSERT_TRUE(eventually([&] { return done.load() == threads * per_thread; }));
-  // The held sync plus one for everything appended meanwhile (a third if the writer was
-  // still writing when the second started).
+  // The held sync plus one for everything appended meanwhile (a third, or on a loaded
+  // machine a fourth, if the writer was still writing when the second started): far fewer
+  // than the 200 appends.
   EXPECT_LE(env_.calls(wal::fault_env::op::sync) - syncs_before, 4u);
   const auto got = read_all(*s, 64);
   ASSERT_EQ(got.size(), by_seq.size());
