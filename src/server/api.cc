@@ -529,7 +529,8 @@ asio::awaitable<outcome> await_lsn(service& svc, uint64_t lsn, outcome result) {
 }
 
 // SQS's tag rules (Developer Guide, "Queue tag" quotas): keys of 1-128 and values of at most
-// 256 characters (code points), letters, digits, spaces and _ . : / = + - @; no `aws:` keys.
+// 256 characters (code points), letters, digits, spaces and _ . : / = + - @; neither a key
+// nor a value may carry the reserved prefix `aws:`.
 // Characters outside ASCII are taken as letters (no Unicode tables here for that one check).
 maybe_error check_tags(const std::vector<std::pair<std::string, std::string>>& tags) {
   if (tags.size() > 50) return errors::invalid_parameter_value("A queue can have at most 50 tags.");
@@ -555,6 +556,9 @@ maybe_error check_tags(const std::vector<std::pair<std::string, std::string>>& t
           "The value of tag '{}' is not valid: at most 256 letters, digits, spaces or "
           "_ . : / = + - @.",
           k));
+    if (v.starts_with("aws:"))
+      return errors::invalid_parameter_value(
+          fmt::format("The value of tag '{}' starts with 'aws:', which is reserved.", k));
   }
   return std::nullopt;
 }
@@ -653,9 +657,16 @@ outcome set_queue_attributes(handler_env h) {
   if (!h.req.if_contains("Attributes")) return fail(errors::missing_parameter("Attributes"));
   if (auto e = check_attribute_request(attrs, false)) return fail(*e);
   queue_attributes next = q->metadata().attributes;
-  for (auto& [k, v] : attrs)
+  bool redrive = false;
+  for (auto& [k, v] : attrs) {
     if (auto e = next.set(k, v)) return fail(*e);
-  if (auto e = check_redrive_target(h.svc, q->name(), next)) return fail(*e);
+    redrive = redrive || k == "RedrivePolicy";
+  }
+  // Only a request that names the dead-letter target checks it: once the target is deleted
+  // or denies this source, the source's other attributes stay changeable (its messages
+  // then stay in the source queue; see receive_message).
+  if (redrive)
+    if (auto e = check_redrive_target(h.svc, q->name(), next)) return fail(*e);
   if (auto e = h.svc.update_queue(q, [&](queue_metadata& m) { m.attributes = next; }))
     return fail(*e);
   return {};

@@ -226,6 +226,61 @@ TEST_F(api_test, redrive_allow_policy_deny_all_refuses_sources) {
             "InvalidParameterValue");
 }
 
+TEST_F(api_test, a_source_stays_configurable_after_its_dead_letter_queue_is_deleted_or_closed) {
+  auto dlq = create("dlq");
+  const auto policy = redrive_to(dlq, 3);
+  auto src = create("src", {{"RedrivePolicy", policy}});
+  ok("SetQueueAttributes",
+     {{"QueueUrl", dlq}, {"Attributes", {{"RedriveAllowPolicy", R"({"redrivePermission":"denyAll"})"}}}});
+  ok("SetQueueAttributes", {{"QueueUrl", src}, {"Attributes", {{"VisibilityTimeout", "10"}}}});
+  EXPECT_EQ(attr(src, "VisibilityTimeout"), "10");
+  ok("DeleteQueue", {{"QueueUrl", dlq}});
+  ok("SetQueueAttributes", {{"QueueUrl", src}, {"Attributes", {{"DelaySeconds", "1"}}}});
+  EXPECT_EQ(attr(src, "DelaySeconds"), "1");
+  // Naming the gone target is still refused; dropping the policy is not.
+  EXPECT_EQ(error_code("SetQueueAttributes", {{"QueueUrl", src},
+                                              {"Attributes", {{"RedrivePolicy", policy}}}}),
+            "InvalidParameterValue");
+  ok("SetQueueAttributes", {{"QueueUrl", src}, {"Attributes", {{"RedrivePolicy", ""}}}});
+  EXPECT_EQ(ok("GetQueueAttributes", {{"QueueUrl", src}, {"AttributeNames", {"All"}}})
+                .at("Attributes")
+                .as_object()
+                .if_contains("RedrivePolicy"),
+            nullptr);
+}
+
+TEST_F(api_test, a_queue_has_one_kind_of_server_side_encryption) {
+  auto url = create("q");
+  EXPECT_EQ(attr(url, "SqsManagedSseEnabled"), "true");
+  ok("SetQueueAttributes",
+     {{"QueueUrl", url}, {"Attributes", {{"KmsMasterKeyId", "alias/aws/sqs"}}}});
+  EXPECT_EQ(attr(url, "KmsMasterKeyId"), "alias/aws/sqs");
+  EXPECT_EQ(attr(url, "SqsManagedSseEnabled"), "false");
+  ok("SetQueueAttributes", {{"QueueUrl", url}, {"Attributes", {{"SqsManagedSseEnabled", "true"}}}});
+  EXPECT_EQ(attr(url, "SqsManagedSseEnabled"), "true");
+  EXPECT_EQ(ok("GetQueueAttributes", {{"QueueUrl", url}, {"AttributeNames", {"All"}}})
+                .at("Attributes")
+                .as_object()
+                .if_contains("KmsMasterKeyId"),
+            nullptr);
+  EXPECT_EQ(error_code("SetQueueAttributes",
+                       {{"QueueUrl", url},
+                        {"Attributes", {{"KmsMasterKeyId", "k"}, {"SqsManagedSseEnabled", "true"}}}}),
+            "InvalidAttributeName");
+}
+
+TEST_F(api_test, tag_keys_and_values_must_not_carry_the_reserved_aws_prefix) {
+  auto url = create("q");
+  EXPECT_EQ(error_code("TagQueue", {{"QueueUrl", url}, {"Tags", {{"aws:k", "v"}}}}),
+            "InvalidParameterValue");
+  EXPECT_EQ(error_code("TagQueue", {{"QueueUrl", url}, {"Tags", {{"k", "aws:v"}}}}),
+            "InvalidParameterValue");
+  EXPECT_EQ(error_code("CreateQueue", {{"QueueName", "t"}, {"tags", {{"k", "aws:v"}}}}),
+            "InvalidParameterValue");
+  ok("TagQueue", {{"QueueUrl", url}, {"Tags", {{"k", "v:aws:"}}}});  // only a prefix is reserved
+  EXPECT_EQ(ok("ListQueueTags", {{"QueueUrl", url}}).at("Tags").at("k").as_string(), "v:aws:");
+}
+
 TEST_F(api_test, expired_messages_disappear_after_the_retention_period) {
   auto url = create("q", {{"MessageRetentionPeriod", "60"}});
   send(url, "old");

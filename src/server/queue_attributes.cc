@@ -149,13 +149,17 @@ std::optional<sqs::api_error> queue_attributes::set(std::string_view name, std::
     policy = std::string(v);
     return std::nullopt;
   }
+  // A queue has one kind of server-side encryption: choosing KMS turns SSE-SQS off, and
+  // turning SSE-SQS on drops the KMS key (check_attribute_request refuses both at once).
   if (name == "KmsMasterKeyId") {
     kms_master_key_id = std::string(v);
+    if (!v.empty()) sqs_managed_sse_enabled = false;
     return std::nullopt;
   }
   if (name == "SqsManagedSseEnabled") {
     if (v != "true" && v != "false") return sqs::errors::invalid_attribute_value(name);
     sqs_managed_sse_enabled = v == "true";
+    if (sqs_managed_sse_enabled) kms_master_key_id.clear();
     return std::nullopt;
   }
   // FifoQueue=false at creation is a standard queue (check_attribute_request); FIFO-only
