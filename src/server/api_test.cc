@@ -231,15 +231,16 @@ TEST_F(api_test, a_source_stays_configurable_after_its_dead_letter_queue_is_dele
   const auto policy = redrive_to(dlq, 3);
   auto src = create("src", {{"RedrivePolicy", policy}});
   ok("SetQueueAttributes",
-     {{"QueueUrl", dlq}, {"Attributes", {{"RedriveAllowPolicy", R"({"redrivePermission":"denyAll"})"}}}});
+     {{"QueueUrl", dlq},
+      {"Attributes", {{"RedriveAllowPolicy", R"({"redrivePermission":"denyAll"})"}}}});
   ok("SetQueueAttributes", {{"QueueUrl", src}, {"Attributes", {{"VisibilityTimeout", "10"}}}});
   EXPECT_EQ(attr(src, "VisibilityTimeout"), "10");
   ok("DeleteQueue", {{"QueueUrl", dlq}});
   ok("SetQueueAttributes", {{"QueueUrl", src}, {"Attributes", {{"DelaySeconds", "1"}}}});
   EXPECT_EQ(attr(src, "DelaySeconds"), "1");
   // Naming the gone target is still refused; dropping the policy is not.
-  EXPECT_EQ(error_code("SetQueueAttributes", {{"QueueUrl", src},
-                                              {"Attributes", {{"RedrivePolicy", policy}}}}),
+  EXPECT_EQ(error_code("SetQueueAttributes",
+                       {{"QueueUrl", src}, {"Attributes", {{"RedrivePolicy", policy}}}}),
             "InvalidParameterValue");
   ok("SetQueueAttributes", {{"QueueUrl", src}, {"Attributes", {{"RedrivePolicy", ""}}}});
   EXPECT_EQ(ok("GetQueueAttributes", {{"QueueUrl", src}, {"AttributeNames", {"All"}}})
@@ -263,10 +264,11 @@ TEST_F(api_test, a_queue_has_one_kind_of_server_side_encryption) {
                 .as_object()
                 .if_contains("KmsMasterKeyId"),
             nullptr);
-  EXPECT_EQ(error_code("SetQueueAttributes",
-                       {{"QueueUrl", url},
-                        {"Attributes", {{"KmsMasterKeyId", "k"}, {"SqsManagedSseEnabled", "true"}}}}),
-            "InvalidAttributeName");
+  EXPECT_EQ(
+      error_code("SetQueueAttributes",
+                 {{"QueueUrl", url},
+                  {"Attributes", {{"KmsMasterKeyId", "k"}, {"SqsManagedSseEnabled", "true"}}}}),
+      "InvalidAttributeName");
 }
 
 TEST_F(api_test, tag_keys_and_values_must_not_carry_the_reserved_aws_prefix) {
