@@ -50,8 +50,10 @@ result<log::appended> log::append(uint8_t type, std::span<const std::string_view
   // some (also when the append failed after rolling). A futex wake per append would cost a
   // syscall and a context switch per request.
   const bool had_work = has_sync_work();
+  const bool had_pending = !pending_.empty();
   result<appended> a = append_locked(type, parts, payload, refs, mode);
-  const bool wake = !had_work && has_sync_work();
+  // A first lazy record waiting in memory is work too, due lazy_write_delay later.
+  const bool wake = !had_work && (has_sync_work() || (!had_pending && !pending_.empty()));
   lock.unlock();
   if (wake) work_cv_.notify_one();
   return a;
@@ -66,7 +68,10 @@ result<log::appended> log::append_locked(uint8_t type, std::span<const std::stri
   segment_state& seg = *active_;
   const uint64_t offset = seg.size;
   if (buffering()) {
-    if (pending_.empty()) pending_offset_ = offset;
+    if (pending_.empty()) {
+      pending_offset_ = offset;
+      pending_since_ = std::chrono::steady_clock::now();
+    }
     encode(type, parts, payload, pending_);
   } else {
     buf_.clear();

@@ -79,9 +79,12 @@ struct options {
   // bytes not yet written from memory. The price: a write error is then found by the sync
   // thread and fails the log (as an fdatasync error does) instead of failing one append,
   // and unsynced lazy records stay in memory (at most `write_behind_bytes`; more starts a
-  // group commit).
+  // group commit) until `lazy_write_delay` after the first of them, when the sync thread
+  // writes them without a sync: a killed process then loses only the lazy records of its
+  // last moments (the kernel keeps what was written); a power loss, all since the last sync.
   bool write_behind = false;
   uint64_t write_behind_bytes = 1 << 20;
+  std::chrono::milliseconds lazy_write_delay{10};
   // Preallocation (only with `sync`): the reclaimer thread prepares the next segment ahead
   // of time as a file of segment_bytes zeros, synced, which a roll renames into place. Appends
   // then overwrite blocks that exist, so an fdatasync writes the data and nothing else: no
@@ -131,6 +134,7 @@ class log {
     uint64_t linger_waits = 0;    // sleeps of the sync thread while lingering
     uint64_t writes = 0;          // write calls for records (one per append without
                                   // write-behind, one per group commit with it)
+    uint64_t lazy_writes = 0;     // of those, writes of lazy records without a sync
     uint64_t segments_created = 0;
     uint64_t segments_prepared = 0;  // preallocated files made ready (options::preallocate)
     uint64_t prepare_errors = 0;     // preparations or renames that failed
@@ -248,6 +252,7 @@ class log {
   bool has_sync_work() const;  // requires mu_
   void linger(std::unique_lock<std::mutex>& lock);
   void sync_batch(std::unique_lock<std::mutex>& lock);
+  void write_lazy(std::unique_lock<std::mutex>& lock);
   error_code sync_files(bool dir);  // syncs syncing_; runs without mu_
   void run_callbacks(std::unique_lock<std::mutex>& lock);
 
@@ -284,6 +289,7 @@ class log {
   // by the sync thread, so readers may copy from it under mu_ while it is being written.
   std::string pending_;                               // guarded by mu_
   uint64_t pending_offset_ = 0;                       // guarded by mu_
+  std::chrono::steady_clock::time_point pending_since_;  // first record of pending_; mu_
   std::string writing_;                               // see above
   std::shared_ptr<segment_state> writing_seg_;        // guarded by mu_
   uint64_t writing_offset_ = 0;                       // guarded by mu_

@@ -19,10 +19,40 @@ void log::sync_loop() {
       run_callbacks(lock);
     } else if (stopping_) {
       return;
+    } else if (!pending_.empty() && !failed_) {  // lazy records only, in memory
+      const auto due = pending_since_ + opts_.lazy_write_delay;
+      if (std::chrono::steady_clock::now() < due) {
+        work_cv_.wait_until(lock, due);
+      } else {
+        write_lazy(lock);
+      }
     } else {
       work_cv_.wait(lock);
     }
   }
+}
+
+// Write-behind: writes the lazy records waiting in memory, without a sync, so that they
+// survive the process being killed (not a power loss). The same hand-over as sync_batch:
+// readers copy from writing_ meanwhile; after a failed write the log has failed and the
+// records stay readable from memory.
+void log::write_lazy(std::unique_lock<std::mutex>& lock) {
+  writing_.swap(pending_);
+  writing_seg_ = active_;
+  writing_offset_ = pending_offset_;
+  lock.unlock();
+  auto w = writing_seg_->f->write_at(writing_offset_, writing_);
+  lock.lock();
+  ++stats_.writes;
+  ++stats_.lazy_writes;
+  if (!w) {
+    ++stats_.write_errors;
+    fail(w.error());
+    return;
+  }
+  writing_.clear();
+  if (writing_.capacity() > 4 * opts_.write_behind_bytes) std::string().swap(writing_);
+  writing_seg_.reset();
 }
 
 // Work is unsynced data that someone waits for: a `now` append, a waiter, a new segment's

@@ -697,9 +697,34 @@ TEST_F(wal_test, write_behind_write_error_fails_the_log_and_its_waiters) {
   EXPECT_EQ(got[0], written_[0]);
 }
 
+TEST_F(wal_test, write_behind_writes_lazy_records_soon_without_a_sync) {
+  opts_.write_behind = true;
+  opts_.lazy_write_delay = 5ms;
+  auto l = open_replayed();
+  const std::string lazy = payload_for(1, 100);
+  std::string_view part(lazy);
+  const uint64_t syncs = env_.calls(fault_env::op::sync);
+  auto a = l->append(1, std::span(&part, 1), 0, sync_mode::lazy);
+  ASSERT_TRUE(a);
+  // Written to the file (what a killed process leaves behind), not synced.
+  ASSERT_TRUE(eventually([&] { return l->get_stats().lazy_writes == 1; }));
+  EXPECT_EQ(env_.calls(fault_env::op::sync), syncs);
+  EXPECT_LT(l->durable_lsn(), a->lsn);
+  auto f = env_.open_file(opts_.dir / segment_file_name(a->loc.segment));
+  ASSERT_TRUE(f);
+  std::string on_disk(lazy.size(), '\0');
+  ASSERT_TRUE((*f)->read_at(a->loc.offset, std::span<char>(on_disk.data(), on_disk.size())));
+  EXPECT_EQ(on_disk, lazy);
+  // Later lazy records are written too.
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE(l->append(1, std::span(&part, 1), 0, sync_mode::lazy));
+  ASSERT_TRUE(eventually([&] { return l->get_stats().lazy_writes >= 2; }));
+  EXPECT_EQ(env_.calls(fault_env::op::sync), syncs);
+}
+
 TEST_F(wal_test, write_behind_lazy_records_past_the_limit_start_a_commit) {
   opts_.write_behind = true;
   opts_.write_behind_bytes = 1000;
+  opts_.lazy_write_delay = 1h;  // only the limit makes them leave memory here
   auto l = open_replayed();
   const std::string lazy = payload_for(1, 100);
   std::string_view part(lazy);

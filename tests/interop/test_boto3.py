@@ -1581,6 +1581,34 @@ class RestartTest(unittest.TestCase):
         self.assertEqual(m[0]["Attributes"]["ApproximateReceiveCount"], "2")
 
 
+    def test_receive_counts_survive_kill_9_after_an_idle_moment(self):
+        """Receive records need no sync of their own, but they reach the file within moments,
+        so a killed server (not a power loss) keeps them and maxReceiveCount still counts."""
+        c = make_client(self.first.endpoint)
+        name, dlq_name = unique_name("kcount"), unique_name("kcount-dlq")
+        dlq = c.create_queue(QueueName=dlq_name)["QueueUrl"]
+        policy = {"deadLetterTargetArn": self.first.queue_arn(dlq_name), "maxReceiveCount": 2}
+        url = c.create_queue(QueueName=name,
+                             Attributes={"RedrivePolicy": json.dumps(policy)})["QueueUrl"]
+        c.send_message(QueueUrl=url, MessageBody="poison")
+        for _ in range(2):
+            got = c.receive_message(QueueUrl=url, VisibilityTimeout=0, WaitTimeSeconds=1)
+            self.assertEqual(len(got.get("Messages", [])), 1)
+        time.sleep(0.5)  # nothing else is written meanwhile
+        self.first.kill()
+        second = SqsRelayServer(data_dir=self.first.data_dir)
+        self.addCleanup(second.cleanup)
+        second.start()
+        c2 = make_client(second.endpoint)
+        # Its third receive exceeds maxReceiveCount: the message moves to the DLQ instead.
+        self.assertEqual(c2.receive_message(QueueUrl=second.queue_url(name),
+                                            WaitTimeSeconds=1).get("Messages", []), [],
+                         f"the receive counts were lost; log:\n{second.log()}")
+        moved = c2.receive_message(QueueUrl=second.queue_url(dlq_name), WaitTimeSeconds=2,
+                                   AttributeNames=["All"])["Messages"]
+        self.assertEqual([m["Body"] for m in moved], ["poison"])
+        self.assertEqual(moved[0]["Attributes"]["ApproximateReceiveCount"], "3")
+
 # ------------------------------------------------------------------------------------------
 class ServerOptionsTest(unittest.TestCase):
     def test_account_and_region_flags(self):
