@@ -202,10 +202,20 @@ int run_serve(const serve_options& o) {
     return 1;
   }
   auto& rec = (*svc)->recovery();
-  spdlog::info("store: {} ({} queues, {} messages, {} records replayed, {} corrupt, {} bytes "
-               "of torn tail truncated)",
-               o.in_memory ? "in memory" : o.data_dir, rec.queues, rec.messages, rec.records,
-               rec.corrupt_records, rec.truncated_bytes);
+  // Damage found by the replay is a warning (logged at the default level and counted in
+  // /metrics): acknowledged data may be gone.
+  const bool damaged = rec.corrupt_records > 0 || rec.truncated_bytes > 0;
+  spdlog::log(damaged ? spdlog::level::warn : spdlog::level::info,
+              "store: {} ({} queues, {} messages, {} records replayed, {} corrupt, {} bytes "
+              "of torn tail truncated){}",
+              o.in_memory ? "in memory" : o.data_dir, rec.queues, rec.messages, rec.records,
+              rec.corrupt_records, rec.truncated_bytes,
+              damaged ? ": the log was damaged; records in the damaged stretches are lost" : "");
+  if (rec.unknown_queue_records > 0)
+    spdlog::error("store: the log holds {} records of {} queue(s) that catalog.json does not "
+                  "know (was it deleted or replaced by an older copy?); their messages are "
+                  "not served, and new queues get ids above theirs",
+                  rec.unknown_queue_records, rec.unknown_queue_ids);
 
   // The ingest listener: validated before anything listens, so bad options exit early.
   bool ingest_on = !o.ingest_listen.empty() && o.ingest_listen != "off";

@@ -283,6 +283,25 @@ TEST_F(api_test, tag_keys_and_values_must_not_carry_the_reserved_aws_prefix) {
   EXPECT_EQ(ok("ListQueueTags", {{"QueueUrl", url}}).at("Tags").at("k").as_string(), "v:aws:");
 }
 
+TEST_F(api_test, a_lost_catalog_never_lets_a_new_queue_inherit_old_records) {
+  open(false);
+  auto old = create("secret");
+  for (int i = 0; i < 3; ++i) send(old, "secret " + std::to_string(i));
+  a_.reset();
+  svc_.reset();
+  std::filesystem::remove(dir_ / "catalog.json");
+  open(false);
+  EXPECT_EQ(svc_->recovery().queues, 0u);
+  EXPECT_EQ(svc_->recovery().unknown_queue_records, 3u);  // a record per SendMessage
+  EXPECT_EQ(svc_->recovery().unknown_queue_ids, 1u);
+  auto fresh = create("brand-new");
+  EXPECT_EQ(attr(fresh, "ApproximateNumberOfMessages"), "0");
+  open(false);  // the old records replay again, into no queue (the catalog now covers
+                // their id, as it would a deleted queue's)
+  EXPECT_EQ(attr(fresh, "ApproximateNumberOfMessages"), "0");
+  EXPECT_TRUE(receive(fresh, 10, 30).empty());
+}
+
 TEST_F(api_test, expired_messages_disappear_after_the_retention_period) {
   auto url = create("q", {{"MessageRetentionPeriod", "60"}});
   send(url, "old");

@@ -242,6 +242,17 @@ std::string frontend::metrics_text() const {
        ws.synced_appends);
   line("sqsrelay_store_linger_waits_total",
        "Waits of the sync thread for more appends before an fdatasync.", ws.linger_waits);
+  auto& rec = svc_.recovery();
+  const auto gauge = [&](std::string_view name, std::string_view help, uint64_t v) {
+    out += fmt::format("# HELP {0} {1}\n# TYPE {0} gauge\n{0} {2}\n", name, help, v);
+  };
+  gauge("sqsrelay_store_recovery_corrupt_records",
+        "Damaged stretches of the log skipped by the replay at startup.", rec.corrupt_records);
+  gauge("sqsrelay_store_recovery_truncated_bytes",
+        "Bytes of torn tail cut from the log at startup.", rec.truncated_bytes);
+  gauge("sqsrelay_store_recovery_unknown_queue_records",
+        "Log records of queues catalog.json does not know, found at startup.",
+        rec.unknown_queue_records);
   out += fmt::format("# HELP sqsrelay_server_live_messages Messages stored.\n"
                      "# TYPE sqsrelay_server_live_messages gauge\nsqsrelay_server_live_messages {}\n",
                      svc_.live_messages());

@@ -86,6 +86,11 @@ result<void> service::recover(std::string* error) {
                                            .count());
   ctx_.next_seq = std::max(max_seq_seen_ + 1, wall_us);
   replay_ghosts_.clear();
+  // Queue ids are never reused, even when the catalog lost track of some (a lost or older
+  // catalog.json): a new queue must not inherit an old queue's records at the next replay.
+  next_queue_id_ = std::max(next_queue_id_, max_queue_id_seen_ + 1);
+  recovery_.unknown_queue_ids = unknown_queue_ids_.size();
+  unknown_queue_ids_.clear();
   int64_t now = clk_.wall_ms();
   for (auto& [id, q] : by_id_) {
     q->start_seqs(ctx_.next_seq);
@@ -105,6 +110,11 @@ void service::replay_record(uint8_t type, std::span<const char> payload, wal::lo
   if (!r.u64(queue_id)) return;
   auto it = by_id_.find(queue_id);
   queue* q = it == by_id_.end() ? nullptr : it->second.get();
+  max_queue_id_seen_ = std::max(max_queue_id_seen_, queue_id);
+  if (!q && queue_id >= next_queue_id_) {  // never handed out, as far as the catalog knows
+    ++recovery_.unknown_queue_records;
+    unknown_queue_ids_.insert(queue_id);
+  }
   // A queue deleted since: its messages are kept aside for the rest of the replay, because
   // a later `move` record may have taken one into a dead-letter queue that still exists.
   auto* ghost = q ? nullptr : &replay_ghosts_[queue_id];

@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <map>
 #include <memory>
+#include <set>
 #include <shared_mutex>
 #include <string>
 #include <unordered_map>
@@ -44,6 +45,10 @@ struct service_options {
 
 struct recovery_report {
   uint64_t queues = 0, messages = 0, records = 0, corrupt_records = 0, truncated_bytes = 0;
+  // Records of queue ids the catalog never handed out (catalog.json lost or replaced by an
+  // older copy): their messages cannot be served. New queues get ids above them.
+  uint64_t unknown_queue_records = 0;
+  uint64_t unknown_queue_ids = 0;
 };
 
 class service {
@@ -107,6 +112,8 @@ class service {
   // replay_record). Holds no WAL references.
   std::unordered_map<uint64_t, std::unordered_map<uint64_t, message_entry>> replay_ghosts_;
   uint64_t max_seq_seen_ = 0;
+  uint64_t max_queue_id_seen_ = 0;
+  std::set<uint64_t> unknown_queue_ids_;  // ids >= the catalog's next_queue_id in the log
 };
 
 bool valid_queue_name(std::string_view name);

@@ -309,6 +309,10 @@ def run_scenario(fn, seed, root):
             problems.append(f"corruption not reported (log: {nums[0]} corrupt)")
         elif d.expect == "clean" and nums != (0, 0):
             problems.append(f"damage reported where there is none (log: {nums})")
+        if nums is not None:
+            line = next(l for l in srv.log_text().splitlines() if RECOVERY_RE.search(l))
+            if (nums != (0, 0)) != ("[warning]" in line):
+                problems.append(f"damage must be logged as a warning, and only damage: {line}")
         a1, _ = queue_state(c, url)
         after_first = int(a1.get("ApproximateNumberOfMessages", "-1"))
         t.conn = c
