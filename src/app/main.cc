@@ -67,6 +67,9 @@ int main(int argc, char** argv) {
                     "Prepare each next WAL segment as a file of zeros ahead of use, so an "
                     "fdatasync writes data only (costs one segment of disk ahead)")
       ->capture_default_str();
+  serve->add_flag("--metrics-remote", so.metrics_remote,
+                  "Answer GET /metrics to non-loopback peers too (it has no authentication; "
+                  "by default they get 403)");
   serve->add_option("--shutdown-timeout", so.shutdown_seconds,
                     "Seconds SIGTERM waits for requests in progress")
       ->capture_default_str();

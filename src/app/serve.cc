@@ -163,6 +163,7 @@ int run_serve(const serve_options& o) {
   }
 
   server::frontend_options fo;
+  fo.metrics_remote = o.metrics_remote;
   for (const auto& spec : o.faults) {
     auto rule = server::parse_fault_rule(spec, err);
     if (!rule) {

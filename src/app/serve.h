@@ -26,6 +26,7 @@ struct serve_options {
   bool ingest_dead_letter = false;  // invalid elements: dead-letter them (default: 400)
   std::string dead_letter_file;     // default: DATA_DIR/dead-letters.ndjson
   unsigned shutdown_seconds = 10;   // SIGTERM: finish requests in progress within this
+  bool metrics_remote = false;      // GET /metrics from non-loopback peers (no authentication)
   // Group commit: the WAL's sync thread waits while appends keep arriving, up to this gap
   // between them (and 10x it in all) before an fdatasync; 0: sync at once. Off by default:
   // on an idle 2-core machine with 16 clients it cost 15-20 % of throughput (it saves CPU

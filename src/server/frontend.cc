@@ -265,8 +265,14 @@ asio::awaitable<http::response> frontend::handle(http::request req, http::peer_i
   std::string_view path = path_of(req.target());
   if (req.method() == beast::http::verb::get && (path == "/health" || path == "/healthz"))
     co_return make_response(200, "application/json", R"({"status":"ok"})", request_id);
-  if (req.method() == beast::http::verb::get && path == "/metrics")
+  if (req.method() == beast::http::verb::get && path == "/metrics") {
+    if (!opts_.metrics_remote && !peer.remote.address().is_loopback())
+      co_return make_response(403, "text/plain",
+                              "metrics are served to loopback peers only (serve "
+                              "--metrics-remote allows others)\n",
+                              request_id);
     co_return make_response(200, "text/plain; version=0.0.4", metrics_text(), request_id);
+  }
   if (path == "/_sqsrelay/faults") co_return co_await admin_faults(std::move(req), peer, request_id);
 
   std::string_view target_header = header(req, "X-Amz-Target");

@@ -22,6 +22,9 @@ struct frontend_options {
   std::vector<fault_rule> faults;  // see server/faults.h
   // More Prometheus text for /metrics (e.g. the ingest listener's counters).
   std::function<std::string()> extra_metrics;
+  // /metrics has no authentication (Prometheus cannot sign requests), so by default only
+  // loopback peers get it; others get 403 unless this is set.
+  bool metrics_remote = false;
 };
 
 struct frontend_stats {

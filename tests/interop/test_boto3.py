@@ -15,6 +15,7 @@ import datetime
 import json
 import os
 import signal
+import subprocess
 import sys
 import threading
 import time
@@ -1626,6 +1627,28 @@ class ServerOptionsTest(unittest.TestCase):
         code, out = run_start_failure(["--listen", "0.0.0.0:0", "--in-memory"])
         self.assertEqual(code, 2, out)
         self.assertIn("credentials", out.lower())
+
+    def test_metrics_are_for_loopback_peers_unless_allowed(self):
+        lan = [a for a in subprocess.run(["hostname", "-I"], capture_output=True, text=True)
+               .stdout.split() if ":" not in a and not a.startswith("127.")]
+        if not lan:
+            self.skipTest("this machine has no non-loopback IPv4 address")
+        for extra, remote_status in (((), 403), (("--metrics-remote",), 200)):
+            s = SqsRelayServer(in_memory=True, listen="0.0.0.0:0", extra_args=extra,
+                               credentials=[("AKIDMETRICS", "secret")])
+            self.addCleanup(s.cleanup)
+            s.start()
+            local = requests.get(f"http://127.0.0.1:{s.port}/metrics", timeout=10)
+            self.assertEqual(local.status_code, 200)
+            self.assertIn("sqsrelay_server_requests_total", local.text)
+            remote = requests.get(f"http://{lan[0]}:{s.port}/metrics", timeout=10)
+            self.assertEqual(remote.status_code, remote_status, f"{extra}: {remote.text}")
+            if remote_status == 403:
+                self.assertIn("--metrics-remote", remote.text)
+                self.assertNotIn("sqsrelay_", remote.text)
+            health = requests.get(f"http://{lan[0]}:{s.port}/healthz", timeout=10)
+            self.assertEqual(health.status_code, 200)
+            s.stop()
 
     def test_sigterm_exits_cleanly(self):
         s = SqsRelayServer(in_memory=True)
