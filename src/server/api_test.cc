@@ -271,6 +271,22 @@ TEST_F(api_test, a_queue_has_one_kind_of_server_side_encryption) {
       "InvalidAttributeName");
 }
 
+TEST_F(api_test, policy_must_be_a_policy_document) {
+  auto url = create("q");
+  for (const char* bad : {"[]", "\"x\"", "{", R"({"Version":"2012-10-17","Statement":"nope"})",
+                          R"({"Version":1,"Statement":[]})", R"({"Statement":[1]})"})
+    EXPECT_EQ(
+        error_code("SetQueueAttributes", {{"QueueUrl", url}, {"Attributes", {{"Policy", bad}}}}),
+        "InvalidAttributeValue")
+        << bad;
+  const std::string good =
+      R"({"Version":"2012-10-17","Id":"p","Statement":[{"Sid":"s","Effect":"Allow",)"
+      R"("Principal":"*","Action":"sqs:SendMessage","Resource":"*"}]})";
+  ok("SetQueueAttributes", {{"QueueUrl", url}, {"Attributes", {{"Policy", good}}}});
+  EXPECT_EQ(attr(url, "Policy"), good);
+  ok("SetQueueAttributes", {{"QueueUrl", url}, {"Attributes", {{"Policy", ""}}}});  // removes it
+}
+
 TEST_F(api_test, tag_keys_and_values_must_not_carry_the_reserved_aws_prefix) {
   auto url = create("q");
   EXPECT_EQ(error_code("TagQueue", {{"QueueUrl", url}, {"Tags", {{"aws:k", "v"}}}}),

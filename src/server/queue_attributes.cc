@@ -143,9 +143,25 @@ std::optional<sqs::api_error> queue_attributes::set(std::string_view name, std::
   if (name == "RedrivePolicy") return set_redrive_policy(*this, v);
   if (name == "RedriveAllowPolicy") return set_redrive_allow_policy(*this, v);
   if (name == "Policy") {
-    boost::system::error_code ec;
-    if (!v.empty() && (boost::json::parse(v, ec), ec))
-      return sqs::errors::invalid_attribute_value(name, "Invalid JSON policy document.");
+    // Not an IAM policy evaluator: the document must be a JSON object whose Statement, if
+    // present, is a statement object or a list of them, and whose Version is a string.
+    if (!v.empty()) {
+      boost::system::error_code ec;
+      boost::json::value doc = boost::json::parse(v, ec);
+      if (ec) return sqs::errors::invalid_attribute_value(name, "Invalid JSON policy document.");
+      const auto* o = doc.if_object();
+      const auto* st = o ? o->if_contains("Statement") : nullptr;
+      const auto* ver = o ? o->if_contains("Version") : nullptr;
+      bool ok = o != nullptr && (!ver || ver->is_string());
+      if (ok && st) {
+        ok = st->is_object() || (st->is_array() && !st->as_array().empty());
+        if (st->is_array())
+          for (const auto& e : st->as_array()) ok = ok && e.is_object();
+      }
+      if (!ok)
+        return sqs::errors::invalid_attribute_value(
+            name, "The policy is not a policy document (a JSON object with a Statement).");
+    }
     policy = std::string(v);
     return std::nullopt;
   }

@@ -400,6 +400,9 @@ class QueueAttributesTest(SqsTestCase):
             kms = {"KmsMasterKeyId": "alias/aws/sqs", "KmsDataKeyReusePeriodSeconds": "600"}
             self.sqs.set_queue_attributes(QueueUrl=url, Attributes=kms)
             self.assertEqual(self.attrs(url, kms.keys()), kms)
+            # One kind of server-side encryption per queue: KMS turned SSE-SQS off.
+            self.assertEqual(self.attrs(url, ["SqsManagedSseEnabled"]),
+                             {"SqsManagedSseEnabled": "false"})
 
     def test_each_attribute_name_alone(self):
         name, url = self.create_queue("each")
