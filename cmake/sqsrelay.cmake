@@ -19,8 +19,11 @@ endfunction()
 function(sqsrelay_library name)
   cmake_parse_arguments(ARG "" "" "SOURCES;DEPS" ${ARGN})
   add_library(sqsrelay_${name} STATIC ${ARG_SOURCES})
-  target_include_directories(sqsrelay_${name} PUBLIC ${PROJECT_SOURCE_DIR}/src
-                             ${PROJECT_SOURCE_DIR}/include)
+  # Installed, the public header (include/sqsrelay/) is all a consumer sees: the module
+  # headers under src/ are internal, so they are only on the build tree's include path.
+  target_include_directories(sqsrelay_${name} PUBLIC $<BUILD_INTERFACE:${PROJECT_SOURCE_DIR}/src>
+                             $<BUILD_INTERFACE:${PROJECT_SOURCE_DIR}/include>
+                             $<INSTALL_INTERFACE:${CMAKE_INSTALL_INCLUDEDIR}>)
   target_link_libraries(sqsrelay_${name} PUBLIC ${ARG_DEPS})
   sqsrelay_target_flags(sqsrelay_${name})
 endfunction()
