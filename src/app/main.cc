@@ -11,6 +11,7 @@
 int main(int argc, char** argv) {
   CLI::App app{"sqsrelay: move messages into and out of Amazon SQS, fast and without loss"};
   app.require_subcommand(1);
+  app.set_version_flag("--version", "sqsrelay " SQSRELAY_VERSION);
   std::string log_level = "info";
   app.add_option("--log-level", log_level, "trace, debug, info, warn, error")
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "critical", "off"}))

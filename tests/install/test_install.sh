@@ -18,6 +18,8 @@ for f in bin/sqsrelay bin/sqsrelay-spool include/sqsrelay/producer.h \
          lib/cmake/sqsrelay/sqsrelayConfig.cmake lib/cmake/sqsrelay/sqsrelayConfigVersion.cmake; do
   [ -e "$work/prefix/$f" ] || { echo "FAIL: $f was not installed"; exit 1; }
 done
+version=$("$work/prefix/bin/sqsrelay" --version)
+[[ "$version" =~ ^sqsrelay\ [0-9]+\.[0-9]+\.[0-9]+$ ]] || { echo "FAIL: --version said '$version'"; exit 1; }
 # Internal module headers must not leak into the installed include directory.
 if [ "$(find "$work/prefix/include" -type f | wc -l)" != 1 ]; then
   echo "FAIL: unexpected installed headers:"; find "$work/prefix/include" -type f; exit 1
