@@ -160,6 +160,10 @@ int run_relay(const run_options& o) {
       spdlog::error("{}: sources.http '{}': {}", cfg->file, s.name, err);
       return 2;
     }
+    // A 200 needs the spool: unhealthy once it has failed.
+    ingest->set_health_check([rp = r.get()] {
+      return rp->spool_stats().failed ? std::string("spool failed") : std::string();
+    });
     sinks.push_back(std::move(sink));
     ingests.push_back(std::move(ingest));
   }

@@ -211,7 +211,12 @@ int run_serve(const serve_options& o) {
               "of torn tail truncated){}",
               o.in_memory ? "in memory" : o.data_dir, rec.queues, rec.messages, rec.records,
               rec.corrupt_records, rec.truncated_bytes,
-              damaged ? ": the log was damaged; records in the damaged stretches are lost" : "");
+              rec.corrupt_records > 0
+                  ? ": the log was damaged; records in the damaged stretches are lost"
+              : rec.truncated_bytes > 0
+                  ? ": a torn tail was cut off (a write in progress when the process stopped or "
+                    "failed, never acknowledged; or damage at the end of the log)"
+                  : "");
   if (rec.unknown_queue_records > 0)
     spdlog::error("store: the log holds {} records of {} queue(s) that catalog.json does not "
                   "know (was it deleted or replaced by an older copy?); their messages are "
@@ -268,6 +273,11 @@ int run_serve(const serve_options& o) {
       spdlog::error("ingest: {}", err);
       return 2;
     }
+    // The ingest stores into this server's message store: unhealthy when that has failed.
+    ingest->set_health_check([s = svc->get()] {
+      auto why = s->log().failure();
+      return why ? "message store failed: " + why.message() : std::string();
+    });
   }
   // Declared after everything their pending handlers may touch (the ingest objects, the
   // store): destroying a context destroys its unfinished coroutines, which must find those

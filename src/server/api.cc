@@ -883,12 +883,17 @@ asio::awaitable<outcome> receive_message(handler_env h) {
   co_return text_outcome(std::move(messages));
 }
 
+api_error delete_rejected(std::error_code ec) {
+  return errors::service_unavailable("The message store rejected the delete: " + ec.message());
+}
+
 asio::awaitable<outcome> delete_message(handler_env h) {
   std::shared_ptr<queue> q;
   if (auto e = get_queue(h.svc, h.req, h.ctx, q)) co_return fail(*e);
   std::string_view handle;
   if (auto e = get_string(h.req, "ReceiptHandle", handle, true)) co_return fail(*e);
   auto r = q->delete_messages(std::span(&handle, 1));
+  if (r.store_error) co_return fail(delete_rejected(r.store_error));
   if (r.status[0] == queue::handle_status::invalid)
     co_return fail(errors::receipt_handle_is_invalid(handle));
   h.counters.deleted += r.status[0] == queue::handle_status::ok ? 1 : 0;
@@ -915,6 +920,9 @@ asio::awaitable<outcome> delete_message_batch(handler_env h) {
     handles.push_back(handle);
   }
   auto r = q->delete_messages(handles);
+  // A store failure fails the whole request with a retryable 503: per-entry
+  // ReceiptHandleIsInvalid would tell the client to give up on handles that are fine.
+  if (r.store_error) co_return fail(delete_rejected(r.store_error));
   for (size_t i = 0; i < ids.size(); ++i) {
     if (r.status[i] == queue::handle_status::invalid) {
       separate(failed);

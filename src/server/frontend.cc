@@ -5,8 +5,10 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/json.hpp>
 #include <fmt/format.h>
+#include <spdlog/spdlog.h>
 
 #include "base/random.h"
+#include "sqs/json_text.h"
 #include "sqs/query_codec.h"
 
 namespace sqsrelay::server {
@@ -206,6 +208,23 @@ http::response frontend::transport_error(int status, std::string_view reason) co
   return error_response(protocol::query, e, id);
 }
 
+void frontend::report_store_refusal(const sqs::api_error& e) {
+  stats_.store_refusals += 1;
+  if (auto ec = svc_.log().failure()) {
+    if (!stats_.store_failure_logged.exchange(true))
+      spdlog::error("store: the message log failed ({}): writes are answered with 503 "
+                    "ServiceUnavailable until sqsrelay restarts; reads go on. Fix the cause "
+                    "(free disk space), then restart: nothing acknowledged is lost",
+                    ec.message());
+    return;
+  }
+  int64_t now = svc_.clk().wall_ms();
+  int64_t last = stats_.store_refusal_logged_ms.load();
+  if (now - last >= 10000 && stats_.store_refusal_logged_ms.compare_exchange_strong(last, now))
+    spdlog::warn("store: a write was refused: {} ({} refused so far)", e.message,
+                 stats_.store_refusals.load());
+}
+
 std::string frontend::metrics_text() const {
   auto& c = api_.counters();
   std::string out;
@@ -242,10 +261,20 @@ std::string frontend::metrics_text() const {
        ws.synced_appends);
   line("sqsrelay_store_linger_waits_total",
        "Waits of the sync thread for more appends before an fdatasync.", ws.linger_waits);
+  line("sqsrelay_store_write_errors_total", "Failed writes to the message log.",
+       ws.write_errors);
+  line("sqsrelay_store_sync_errors_total", "Failed fdatasyncs of the message log.",
+       ws.sync_errors);
+  line("sqsrelay_server_store_refusals_total",
+       "Requests answered 503 because the message store refused the write.",
+       stats_.store_refusals);
   auto& rec = svc_.recovery();
   const auto gauge = [&](std::string_view name, std::string_view help, uint64_t v) {
     out += fmt::format("# HELP {0} {1}\n# TYPE {0} gauge\n{0} {2}\n", name, help, v);
   };
+  gauge("sqsrelay_store_failed",
+        "1 once the message log has failed (writes refused until a restart).",
+        svc_.log().failed() ? 1 : 0);
   gauge("sqsrelay_store_recovery_corrupt_records",
         "Damaged stretches of the log skipped by the replay at startup.", rec.corrupt_records);
   gauge("sqsrelay_store_recovery_truncated_bytes",
@@ -263,8 +292,16 @@ std::string frontend::metrics_text() const {
 asio::awaitable<http::response> frontend::handle(http::request req, http::peer_info peer) {
   std::string request_id = new_request_id();
   std::string_view path = path_of(req.target());
-  if (req.method() == beast::http::verb::get && (path == "/health" || path == "/healthz"))
+  if (req.method() == beast::http::verb::get && (path == "/health" || path == "/healthz")) {
+    // A store that failed refuses every write until a restart: not healthy.
+    if (auto ec = svc_.log().failure()) {
+      std::string body = R"({"status":"store failed","reason":)";
+      sqs::append_json_string(body, ec.message());
+      body += '}';
+      co_return make_response(503, "application/json", body, request_id);
+    }
     co_return make_response(200, "application/json", R"({"status":"ok"})", request_id);
+  }
   if (req.method() == beast::http::verb::get && path == "/metrics") {
     if (!opts_.metrics_remote && !peer.remote.address().is_loopback())
       co_return make_response(403, "text/plain",
@@ -372,7 +409,10 @@ asio::awaitable<http::response> frontend::handle(http::request req, http::peer_i
   }
   if (fault.action == fault_action::drop_after)
     co_return http::response{beast::http::status::unknown, 11};
-  if (out.error) co_return error_response(proto, *out.error, request_id);
+  if (out.error) {
+    if (out.error->http_status == 503) report_store_refusal(*out.error);
+    co_return error_response(proto, *out.error, request_id);
+  }
   if (!failed_entries.empty()) {
     if (!out.text.empty()) {
       out.result = json::parse(out.text).as_object();

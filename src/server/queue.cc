@@ -319,7 +319,7 @@ queue::delete_result queue::delete_messages(std::span<const std::string_view> ha
   std::string_view part(scratch_);
   auto appended = ctx_.log->append(store_format::delete_batch, std::span(&part, 1));
   if (!appended) {
-    for (auto& s : out.status) s = handle_status::invalid;
+    out.store_error = appended.error();
     return out;
   }
   for (uint16_t i = 0; i < count; ++i) {

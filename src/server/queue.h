@@ -19,6 +19,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <system_error>
 #include <queue>
 #include <span>
 #include <string>
@@ -134,6 +135,9 @@ class queue {
   struct delete_result {
     std::vector<handle_status> status;  // per handle
     uint64_t lsn = 0;                   // 0 when nothing was logged
+    // The store refused the delete record (disk full, I/O error): nothing was deleted, and
+    // the caller answers with a retryable error, not with per-handle verdicts.
+    std::error_code store_error;
   };
   delete_result delete_messages(std::span<const std::string_view> handles);
 

@@ -366,6 +366,11 @@ bool log::failed() const {
   return static_cast<bool>(failed_);
 }
 
+error_code log::failure() const {
+  std::lock_guard lock(mu_);
+  return failed_;
+}
+
 std::filesystem::path log::path_of(uint32_t number) const {
   return opts_.dir / segment_file_name(number);
 }

@@ -209,6 +209,9 @@ class log {
   std::vector<uint32_t> damaged_header_segments() const;
   stats get_stats() const;
   bool failed() const;
+  // Why the log failed (the first error), or no error. A failed log refuses appends until
+  // it is reopened; what it acknowledged before stays durable.
+  error_code failure() const;
 
  private:
   struct segment_state;

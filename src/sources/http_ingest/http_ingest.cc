@@ -285,9 +285,15 @@ boost::asio::awaitable<http::response> http_ingest::handle(http::request req,
       res.set(beast_http::field::allow, "GET, HEAD");
       co_return res;
     }
-    bool ok = healthy_.load();
-    auto res =
-        reply(ok ? 200 : 503, ok ? "{\"status\":\"ok\"}" : "{\"status\":\"unavailable\"}");
+    std::string why = health_check_ ? health_check_() : std::string();
+    bool ok = healthy_.load() && why.empty();
+    std::string body = ok ? R"({"status":"ok"})" : R"({"status":"unavailable"})";
+    if (!why.empty()) {
+      body = R"({"status":"unavailable","reason":)";
+      sqs::append_json_string(body, why);
+      body += '}';
+    }
+    auto res = reply(ok ? 200 : 503, std::move(body));
     // HEAD: the status alone. A body after a HEAD answer would be read as the start of the
     // next response on a keep-alive connection.
     if (req.method() == beast_http::verb::head) res.body().clear();

@@ -15,6 +15,7 @@
 #pragma once
 
 #include <atomic>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -64,9 +65,11 @@ class http_ingest {
   const ingest_probe& probe() const { return probe_; }
   uint64_t inflight_bytes() const { return inflight_->load(); }
   const ingest_options& options() const { return opts_; }
-  // /healthz answers 503 while unhealthy (e.g. the app sets it false while the spool is
-  // full or shutting down). Healthy by default.
+  // /healthz answers 503 while unhealthy: set_healthy(false), or `check` (asked on every
+  // /healthz; set before serving) names a reason, e.g. the store behind the ingest failed.
+  // Healthy by default.
   void set_healthy(bool h) { healthy_.store(h); }
+  void set_health_check(std::function<std::string()> check) { health_check_ = std::move(check); }
 
  private:
   http_ingest(ingest_options opts, ingest_sink& sink, access_policy policy);
@@ -89,6 +92,7 @@ class http_ingest {
   std::unordered_map<std::string, size_t> routes_;  // path -> index in opts_.routes
   ingest_probe probe_;
   std::atomic<bool> healthy_{true};
+  std::function<std::string()> health_check_;
   // Shared with the leases of requests in flight, which may outlive this object when the
   // server's sessions are destroyed after it (io_context teardown).
   std::shared_ptr<std::atomic<uint64_t>> inflight_ = std::make_shared<std::atomic<uint64_t>>(0);
