@@ -5,7 +5,6 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/json.hpp>
 #include <fmt/format.h>
-#include <spdlog/spdlog.h>
 
 #include "base/random.h"
 #include "sqs/json_text.h"
@@ -208,23 +207,6 @@ http::response frontend::transport_error(int status, std::string_view reason) co
   return error_response(protocol::query, e, id);
 }
 
-void frontend::report_store_refusal(const sqs::api_error& e) {
-  stats_.store_refusals += 1;
-  if (auto ec = svc_.log().failure()) {
-    if (!stats_.store_failure_logged.exchange(true))
-      spdlog::error("store: the message log failed ({}): writes are answered with 503 "
-                    "ServiceUnavailable until sqsrelay restarts; reads go on. Fix the cause "
-                    "(free disk space), then restart: nothing acknowledged is lost",
-                    ec.message());
-    return;
-  }
-  int64_t now = svc_.clk().wall_ms();
-  int64_t last = stats_.store_refusal_logged_ms.load();
-  if (now - last >= 10000 && stats_.store_refusal_logged_ms.compare_exchange_strong(last, now))
-    spdlog::warn("store: a write was refused: {} ({} refused so far)", e.message,
-                 stats_.store_refusals.load());
-}
-
 std::string frontend::metrics_text() const {
   auto& c = api_.counters();
   std::string out;
@@ -267,7 +249,7 @@ std::string frontend::metrics_text() const {
        ws.sync_errors);
   line("sqsrelay_server_store_refusals_total",
        "Requests answered 503 because the message store refused the write.",
-       stats_.store_refusals);
+       svc_.store_refusals());
   auto& rec = svc_.recovery();
   const auto gauge = [&](std::string_view name, std::string_view help, uint64_t v) {
     out += fmt::format("# HELP {0} {1}\n# TYPE {0} gauge\n{0} {2}\n", name, help, v);
@@ -410,7 +392,7 @@ asio::awaitable<http::response> frontend::handle(http::request req, http::peer_i
   if (fault.action == fault_action::drop_after)
     co_return http::response{beast::http::status::unknown, 11};
   if (out.error) {
-    if (out.error->http_status == 503) report_store_refusal(*out.error);
+    if (out.error->http_status == 503) svc_.note_store_refusal(out.error->message);
     co_return error_response(proto, *out.error, request_id);
   }
   if (!failed_entries.empty()) {

@@ -30,9 +30,6 @@ struct frontend_options {
 struct frontend_stats {
   std::atomic<uint64_t> json_requests{0}, query_requests{0}, auth_failures{0},
       malformed_requests{0};
-  std::atomic<uint64_t> store_refusals{0};  // requests answered 503: the store refused a write
-  std::atomic<int64_t> store_refusal_logged_ms{0};
-  std::atomic<bool> store_failure_logged{false};
 };
 
 class frontend {
@@ -45,9 +42,6 @@ class frontend {
   // A response for requests the HTTP layer could not read (413, 400).
   http::response transport_error(int status, std::string_view reason) const;
   std::string metrics_text() const;
-  // Logs a store that refuses writes (disk full, I/O error): once when the log has failed
-  // for good, else at most every 10 s.
-  void report_store_refusal(const sqs::api_error& e);
   const frontend_stats& stats() const { return stats_; }
   fault_injector& faults() { return faults_; }
 

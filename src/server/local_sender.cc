@@ -38,6 +38,7 @@ void local_sender::send(std::string_view queue_name, std::span<const local_messa
     if (!lsn) {
       auto e = sqs::errors::service_unavailable("The message store rejected the write: " +
                                                 lsn.error().message());
+      svc_.note_store_refusal(e.message);
       done(&e, {});
       return false;
     }
@@ -81,11 +82,12 @@ void local_sender::send(std::string_view queue_name, std::span<const local_messa
     done(nullptr, std::move(res));
     return;
   }
-  svc_.log().when_durable(last_lsn, [done = std::move(done), res = std::move(res)](
+  svc_.log().when_durable(last_lsn, [svc = &svc_, done = std::move(done), res = std::move(res)](
                                         error_code ec) mutable {
     if (ec) {
       auto e = sqs::errors::service_unavailable("The message store could not sync: " +
                                                 ec.message());
+      svc->note_store_refusal(e.message);
       done(&e, {});
       return;
     }

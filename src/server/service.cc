@@ -333,6 +333,22 @@ size_t service::expire_all() {
   return n;
 }
 
+void service::note_store_refusal(std::string_view message) {
+  const uint64_t n = ++store_refusals_;
+  if (auto ec = log_->failure()) {
+    if (!store_failure_logged_.exchange(true))
+      spdlog::error("store: the message log failed ({}): writes are answered with 503 "
+                    "ServiceUnavailable until sqsrelay restarts; reads go on. Fix the cause "
+                    "(free disk space), then restart: nothing acknowledged is lost",
+                    ec.message());
+    return;
+  }
+  int64_t now = clk_.wall_ms();
+  int64_t last = store_refusal_logged_ms_.load();
+  if (now - last >= 10000 && store_refusal_logged_ms_.compare_exchange_strong(last, now))
+    spdlog::warn("store: a write was refused: {} ({} refused so far)", message, n);
+}
+
 uint64_t service::live_messages() const {
   std::shared_lock lock(mu_);
   uint64_t n = 0;

@@ -5,6 +5,7 @@
 // writes; each queue guards its own messages. Lock order: service -> queue -> WAL.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <filesystem>
 #include <map>
@@ -90,6 +91,11 @@ class service {
 
   uint64_t live_messages() const;
 
+  // A write the store refused (disk full, I/O error), answered with a 503: counted, and
+  // logged — once at error level when the log has failed for good, else at most every 10 s.
+  void note_store_refusal(std::string_view message);
+  uint64_t store_refusals() const { return store_refusals_.load(); }
+
  private:
   service(const service_options& o, const clock& clk, random_source& rng);
   result<void> recover(std::string* error);
@@ -103,6 +109,9 @@ class service {
   std::unique_ptr<wal::log> log_;
   queue_context ctx_;
   recovery_report recovery_;
+  std::atomic<uint64_t> store_refusals_{0};
+  std::atomic<int64_t> store_refusal_logged_ms_{0};
+  std::atomic<bool> store_failure_logged_{false};
 
   mutable std::shared_mutex mu_;
   uint64_t next_queue_id_ = 1;

@@ -20,6 +20,7 @@ Python standard library only.
 import http.client
 import os
 import re
+import socket
 import subprocess
 import sys
 
@@ -29,6 +30,14 @@ from harness import (Connection, ServerProcess, SqsError, TempDir, drain, log,  
 
 SKIP = 77
 BODY_BYTES = 50_000
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
 
 
 def get(endpoint, path):
@@ -65,7 +74,10 @@ def main():
         log(f"SKIP: cannot mount a tmpfs ({r.stderr.strip()}): needs root")
         tmp.finish(True)
         return SKIP
-    srv = ServerProcess(server_binary(), os.path.join(mnt, "data"), tmp.path)
+    ingest_port = free_port()
+    srv = ServerProcess(server_binary(), os.path.join(mnt, "data"), tmp.path,
+                        extra_args=["--ingest-listen", f"127.0.0.1:{ingest_port}"])
+    srv.ingest_port = ingest_port
     ok = False
     try:
         ep = srv.start()
@@ -116,6 +128,16 @@ def main():
         errors = [line for line in srv.log_text().splitlines()
                   if "[error] store: the message log failed" in line]
         assert len(errors) == 1, f"expected one error line about the store, got {errors}"
+        # The HTTP ingest of the same server: 503 with Retry-After, never a 200.
+        ic = http.client.HTTPConnection("127.0.0.1", srv.ingest_port, timeout=10)
+        ic.request("POST", "/queues/full/messages", body='[{"a":1},{"a":2}]',
+                   headers={"Content-Type": "application/json"})
+        ir = ic.getresponse()
+        idata = ir.read()
+        ic.close()
+        assert ir.status == 503 and ir.getheader("Retry-After"), (ir.status, idata)
+        status, body = get(("127.0.0.1", srv.ingest_port), "/healthz")
+        assert status == 503 and "message store failed" in body, (status, body)
         c.close()
 
         # 3. Restart on the full disk: starts, keeps every acknowledged message.

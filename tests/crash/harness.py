@@ -106,7 +106,9 @@ class ServerProcess:
         out = open(self.log_path(), "wb")
         self.proc = subprocess.Popen(
             [self.binary, "serve", "--listen", "127.0.0.1:0", "--data-dir", self.data_dir,
-             "--threads", str(self.threads), "--ingest-listen", "off", *self.extra_args],
+             "--threads", str(self.threads),
+             *([] if "--ingest-listen" in self.extra_args else ["--ingest-listen", "off"]),
+             *self.extra_args],
             stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=self.env)
         out.close()
         deadline = t0 + timeout
