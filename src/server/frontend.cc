@@ -1,10 +1,11 @@
 #include "server/frontend.h"
 
+#include <fmt/format.h>
+
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/json.hpp>
-#include <fmt/format.h>
 
 #include "base/random.h"
 #include "sqs/json_text.h"
@@ -243,13 +244,10 @@ std::string frontend::metrics_text() const {
        ws.synced_appends);
   line("sqsrelay_store_linger_waits_total",
        "Waits of the sync thread for more appends before an fdatasync.", ws.linger_waits);
-  line("sqsrelay_store_write_errors_total", "Failed writes to the message log.",
-       ws.write_errors);
-  line("sqsrelay_store_sync_errors_total", "Failed fdatasyncs of the message log.",
-       ws.sync_errors);
+  line("sqsrelay_store_write_errors_total", "Failed writes to the message log.", ws.write_errors);
+  line("sqsrelay_store_sync_errors_total", "Failed fdatasyncs of the message log.", ws.sync_errors);
   line("sqsrelay_server_store_refusals_total",
-       "Requests answered 503 because the message store refused the write.",
-       svc_.store_refusals());
+       "Requests answered 503 because the message store refused the write.", svc_.store_refusals());
   auto& rec = svc_.recovery();
   const auto gauge = [&](std::string_view name, std::string_view help, uint64_t v) {
     out += fmt::format("# HELP {0} {1}\n# TYPE {0} gauge\n{0} {2}\n", name, help, v);

@@ -82,8 +82,8 @@ void local_sender::send(std::string_view queue_name, std::span<const local_messa
     done(nullptr, std::move(res));
     return;
   }
-  svc_.log().when_durable(last_lsn, [svc = &svc_, done = std::move(done), res = std::move(res)](
-                                        error_code ec) mutable {
+  svc_.log().when_durable(last_lsn, [svc = &svc_, done = std::move(done),
+                                     res = std::move(res)](error_code ec) mutable {
     if (ec) {
       auto e = sqs::errors::service_unavailable("The message store could not sync: " +
                                                 ec.message());

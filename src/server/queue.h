@@ -19,10 +19,10 @@
 #include <memory>
 #include <mutex>
 #include <optional>
-#include <system_error>
 #include <queue>
 #include <span>
 #include <string>
+#include <system_error>
 #include <unordered_map>
 #include <variant>
 #include <vector>

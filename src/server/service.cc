@@ -337,10 +337,11 @@ void service::note_store_refusal(std::string_view message) {
   const uint64_t n = ++store_refusals_;
   if (auto ec = log_->failure()) {
     if (!store_failure_logged_.exchange(true))
-      spdlog::error("store: the message log failed ({}): writes are answered with 503 "
-                    "ServiceUnavailable until sqsrelay restarts; reads go on. Fix the cause "
-                    "(free disk space), then restart: nothing acknowledged is lost",
-                    ec.message());
+      spdlog::error(
+          "store: the message log failed ({}): writes are answered with 503 "
+          "ServiceUnavailable until sqsrelay restarts; reads go on. Fix the cause "
+          "(free disk space), then restart: nothing acknowledged is lost",
+          ec.message());
     return;
   }
   int64_t now = clk_.wall_ms();
