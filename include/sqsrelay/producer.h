@@ -22,8 +22,14 @@
 //
 // Threading: send(), flush() and stats() may be called from any thread. Callbacks (and
 // future completions) run on the producer's I/O thread: keep them short, never call flush()
-// or destroy the producer from one. send() blocks while `max_pending_messages` are
-// unfinished (back-pressure), so memory stays bounded.
+// or destroy the producer from one. An exception a callback throws is logged and dropped;
+// it affects no other message. send() blocks while `max_pending_messages` are unfinished,
+// or 256 MiB of them (back-pressure), so memory stays bounded — except when called from a
+// callback, where it never blocks (only that thread makes room) and may pass the limits.
+// A message for a FIFO queue (name or URL ending in .fifo) without a group_id is
+// dead-lettered alone (MissingParameter), before any call, as SQS would fail its batch.
+// An abandoned result carries code "Abandoned" and, in `detail`, the attempts made and
+// the last retryable error.
 // Errors: the constructor throws std::runtime_error for an unusable configuration (bad
 // endpoint URL, unreadable CA or dead-letter file); nothing else throws.
 #pragma once

@@ -91,7 +91,8 @@ void print_failure(run_state& st, uint64_t line, const outcome& o) {
     return;
   }
   if (o.reason) {
-    fmt::print(stderr, "sqsrelay send: line {}: dead-lettered: {} ({}): {}\n", line,
+    fmt::print(stderr, "sqsrelay send: line {}: {}: {} ({}): {}\n", line,
+               o.what == outcome::kind::abandoned ? "abandoned" : "dead-lettered",
                to_string(o.reason->reason), o.reason->code, o.reason->message);
   } else {
     fmt::print(stderr, "sqsrelay send: line {}: {}\n", line, to_string(o.what));

@@ -2,12 +2,14 @@
 // thread behind a small public API.
 #include "sqsrelay/producer.h"
 
+#include <exception>
 #include <stdexcept>
 #include <thread>
 
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <fmt/format.h>
+#include <spdlog/spdlog.h>
 
 #include "pipeline/dead_letter.h"
 #include "pipeline/sender.h"
@@ -55,11 +57,31 @@ pipeline::outbound_message to_outbound(message&& m) {
   return out;
 }
 
+// A user callback that throws must not cut short the completions that follow it (the rest
+// of its batch): the exception is logged and dropped.
+void run_callback(const std::function<void(const send_result&)>& cb, const send_result& r) {
+  try {
+    cb(r);
+  } catch (const std::exception& e) {
+    spdlog::error("sqsrelay::producer: a send callback threw ({}); ignored", e.what());
+  } catch (...) {
+    spdlog::error("sqsrelay::producer: a send callback threw; ignored");
+  }
+}
+
+// An io_context whose services can be shut down by its owner: that destroys the handlers
+// still pending (suspended coroutine frames included) while the objects they refer to, the
+// connection pool and the sender, are still alive. The plain destructor would do it after.
+struct owned_io_context : asio::io_context {
+  using asio::io_context::io_context;
+  using asio::execution_context::shutdown;
+};
+
 }  // namespace
 
 struct producer::impl {
   producer_options opts;
-  asio::io_context io{1};
+  owned_io_context io{1};
   asio::executor_work_guard<asio::io_context::executor_type> work{io.get_executor()};
   std::unique_ptr<pipeline::sqs_connection> conn;
   std::unique_ptr<pipeline::ndjson_dead_letter_file> dead_letters;
@@ -67,7 +89,12 @@ struct producer::impl {
   std::thread thread;
 
   void submit(const std::string& queue, message m, pipeline::completion done) {
-    if (!sender->submit(queue, to_outbound(std::move(m)), done)) {
+    // From a callback (the I/O thread) send() must not wait for room: only that thread
+    // makes room.
+    bool accepted = std::this_thread::get_id() == thread.get_id()
+                        ? sender->submit_unbounded(queue, to_outbound(std::move(m)), done)
+                        : sender->submit(queue, to_outbound(std::move(m)), done);
+    if (!accepted) {
       pipeline::outcome o;
       o.what = pipeline::outcome::kind::abandoned;
       done(o);
@@ -114,6 +141,9 @@ producer::~producer() {
   impl_->work.reset();
   impl_->io.stop();  // idle pooled connections keep reads pending: stop, don't wait for them
   impl_->thread.join();
+  // Requests still on the wire at the deadline are suspended coroutines holding pooled
+  // connections: destroy them now, while the pool they return connections to exists.
+  impl_->io.shutdown();
   impl_->sender.reset();
   impl_->conn.reset();
 }
@@ -129,7 +159,7 @@ std::future<send_result> producer::send(const std::string& queue, message m) {
 void producer::send(const std::string& queue, message m,
                     std::function<void(const send_result&)> callback) {
   impl_->submit(queue, std::move(m), [cb = std::move(callback)](const pipeline::outcome& o) {
-    if (cb) cb(to_result(o));
+    if (cb) run_callback(cb, to_result(o));
   });
 }
 

@@ -80,15 +80,22 @@ class sender_engine : public std::enable_shared_from_this<sender_engine> {
 
   // --- any thread -------------------------------------------------------------------------
 
+  // `admit`: take it beyond the pending limits (the executor's own thread, which must not
+  // wait for room only it can make).
   sender::submit_status submit(std::string_view queue, outbound_message& m, completion& done,
-                               bool block) {
+                               bool block, bool admit = false) {
     std::optional<rejection> pre = check_message(m, SIZE_MAX);
+    // SQS refuses a whole SendMessageBatch when one entry for a FIFO queue lacks its group
+    // id: refuse that message alone, here.
+    if (!pre && m.group_id.empty() && queue.ends_with(".fifo"))
+      pre = rejection{reject_reason::invalid_input, "MissingParameter",
+                      "a message for a FIFO queue needs a MessageGroupId"};
     size_t size = message_size(m);
     std::unique_lock lock(in_mu_);
     for (;;) {
       if (stopping_) return sender::submit_status::stopped;
-      bool room = pending_msgs_ < o_.max_pending_messages &&
-                  (pending_msgs_ == 0 || pending_bytes_ + size <= o_.max_pending_bytes);
+      bool room = admit || (pending_msgs_ < o_.max_pending_messages &&
+                            (pending_msgs_ == 0 || pending_bytes_ + size <= o_.max_pending_bytes));
       if (room) break;
       if (!block) return sender::submit_status::full;
       room_cv_.wait(lock);
@@ -216,6 +223,7 @@ class sender_engine : public std::enable_shared_from_this<sender_engine> {
       outcome o;
       o.what = outcome::kind::abandoned;
       o.attempts = it.attempts;
+      o.reason = abandoned_reason(it.attempts, it.last_code);
       probe::add(probe_.abandoned);
       finish(i, o);
     }
@@ -389,19 +397,22 @@ class sender_engine : public std::enable_shared_from_this<sender_engine> {
   // until the sink reports them durable. A message whose dead-letter record was already
   // handed to the sink is not written again; one whose record is still batched is written
   // with its own reason.
+  static rejection abandoned_reason(uint32_t attempts, const std::string& last_code) {
+    rejection r{reject_reason::abandoned, "Abandoned", ""};
+    r.message =
+        last_code.empty()
+            ? fmt::format("not delivered before the stop deadline ({} attempts)", attempts)
+            : fmt::format("not delivered before the stop deadline ({} attempts, last error {})",
+                          attempts, last_code);
+    return r;
+  }
+
   void write_abandoned() {
     std::vector<rejection> whys;  // stable: reserved before records point into it
     whys.reserve(drained_.size() + items_.size());
     std::vector<dead_letter_record> recs;
     auto abandoned_why = [&](uint32_t attempts, const std::string& last_code) {
-      rejection r{reject_reason::abandoned, "Abandoned", ""};
-      r.message = last_code.empty()
-                      ? fmt::format("not delivered before the stop deadline ({} attempts)",
-                                    attempts)
-                      : fmt::format("not delivered before the stop deadline ({} attempts, "
-                                    "last error {})",
-                                    attempts, last_code);
-      whys.push_back(std::move(r));
+      whys.push_back(abandoned_reason(attempts, last_code));
       return &whys.back();
     };
     for (const auto& s : drained_) {
@@ -987,6 +998,10 @@ sender::submit_status sender::try_submit(std::string_view queue, outbound_messag
 
 bool sender::submit(std::string_view queue, outbound_message m, completion done) {
   return engine_->submit(queue, m, done, true) == submit_status::accepted;
+}
+
+bool sender::submit_unbounded(std::string_view queue, outbound_message m, completion done) {
+  return engine_->submit(queue, m, done, false, true) == submit_status::accepted;
 }
 
 bool sender::flush(std::chrono::steady_clock::duration timeout) {

@@ -99,6 +99,9 @@ class sender {
   // Waits for room, then takes the message. Returns false (done not called) once stopping.
   // Never call on the executor's thread.
   bool submit(std::string_view queue, outbound_message m, completion done);
+  // submit() without the wait for room: for the executor's own thread (a completion that
+  // sends more), where waiting would deadlock. Exceeds the pending limits by what it adds.
+  bool submit_unbounded(std::string_view queue, outbound_message m, completion done);
 
   // Waits until nothing is pending (messages submitted meanwhile by other threads are waited
   // for too) or `timeout` passes; batches close without lingering meanwhile. True when done.

@@ -719,6 +719,44 @@ TEST_F(SenderTest, FifoQueueKeepsEachGroupInOrderAcrossRetriesWhileOtherGroupsGo
   EXPECT_EQ(rec.count(outcome::kind::delivered), 13u);
 }
 
+TEST_F(SenderTest, AFifoMessageWithoutAGroupIdIsDeadLetteredAloneWithoutACall) {
+  make();
+  submit("jobs.fifo", grouped("a", "g"));
+  submit("jobs.fifo", msg("no-group"));
+  submit("https://sqs.eu-west-1.amazonaws.com/1/jobs.fifo", msg("no-group-url"));
+  submit("standard", msg("fine"));
+  run();
+  advance(milliseconds(5));
+  ASSERT_EQ(fake.calls.size(), 2u);
+  for (const char* b : {"no-group", "no-group-url"}) {
+    ASSERT_EQ(rec.by_body[b].size(), 1u) << b;
+    const outcome& o = rec.by_body[b][0];
+    EXPECT_EQ(o.what, outcome::kind::dead_lettered);
+    EXPECT_EQ(o.reason->code, "MissingParameter");
+    EXPECT_EQ(o.attempts, 0u);
+  }
+  for (auto& c : fake.calls)
+    for (auto& b : c.bodies) EXPECT_TRUE(b == "a" || b == "fine") << b;
+}
+
+TEST_F(SenderTest, AbandonedOutcomesSayWhy) {
+  make();
+  for (int i = 0; i < 3; ++i) submit("q", msg("m" + std::to_string(i)));
+  run();
+  advance(milliseconds(5));
+  ASSERT_EQ(fake.calls.size(), 1u);
+  s->request_stop(clk.steady() + milliseconds(50));
+  run();
+  advance(milliseconds(50));
+  ASSERT_EQ(rec.count(outcome::kind::abandoned), 3u);
+  const outcome& o = rec.by_body["m0"][0];
+  ASSERT_TRUE(o.reason);
+  EXPECT_EQ(o.reason->code, "Abandoned");
+  EXPECT_EQ(o.attempts, 1u);
+  EXPECT_NE(o.reason->message.find("stop deadline (1 attempts"), std::string::npos)
+      << o.reason->message;
+}
+
 TEST_F(SenderTest, FifoGroupMovesOnAfterItsHeadIsDeadLettered) {
   make();
   submit("jobs.fifo", grouped("a", "g"));
