@@ -432,6 +432,7 @@ void relay::stop(std::chrono::steady_clock::duration timeout) {
   }
   io_.stop();
   if (io_thread_.joinable()) io_thread_.join();
+  io_.destroy_handlers();  // requests still on the wire, while their connections' pool lives
   for (auto& ep : endpoints_) {
     ep->sender.reset();
     ep->connection.reset();

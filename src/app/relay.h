@@ -94,7 +94,7 @@ class relay {
   relay_options opts_;
   std::unique_ptr<spool::spool> spool_;
   std::unique_ptr<pipeline::ndjson_dead_letter_file> dead_letters_;
-  boost::asio::io_context io_{1};
+  pipeline::owned_io_context io_{1};  // see destroy_handlers() in stop()
   std::thread io_thread_;
   std::vector<std::unique_ptr<endpoint_state>> endpoints_;
   std::unique_ptr<ack_tracker> acks_;

@@ -47,18 +47,6 @@ void on_sigint(int) {
   ::signal(SIGINT, SIG_DFL);  // a second Ctrl-C kills at once
 }
 
-// An io_context whose pending handlers can be destroyed on purpose. When the drain timeout
-// abandons messages, SendMessageBatch coroutines are still suspended on the I/O context; their
-// frames hold references into the SQS client, the HTTP pool and the sender's callbacks.
-// ~io_context would destroy them after those objects are gone (a use after free), so
-// run_send calls destroy_handlers() once the I/O thread has stopped, while they are alive.
-class send_io_context : public asio::io_context {
- public:
-  using asio::io_context::io_context;
-  // Shuts the services down: destroys every pending handler, none runs. Idempotent (the
-  // destructor calls it again).
-  void destroy_handlers() { shutdown(); }
-};
 
 // Per-message failures printed to stderr when no dead-letter file keeps them.
 constexpr uint64_t max_printed_failures = 20;
@@ -274,7 +262,7 @@ int run_send(const send_options& o) {
                dead_letter_path, f.error().message());
   }
 
-  send_io_context io{1};
+  pipeline::owned_io_context io{1};
   auto work = asio::make_work_guard(io);
   // Endpoint, region, CA bundle and credentials resolve exactly as for receive and queue
   // (sqs/endpoint.h), including the queue URL's endpoint and the config file.

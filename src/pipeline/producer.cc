@@ -69,19 +69,11 @@ void run_callback(const std::function<void(const send_result&)>& cb, const send_
   }
 }
 
-// An io_context whose services can be shut down by its owner: that destroys the handlers
-// still pending (suspended coroutine frames included) while the objects they refer to, the
-// connection pool and the sender, are still alive. The plain destructor would do it after.
-struct owned_io_context : asio::io_context {
-  using asio::io_context::io_context;
-  using asio::execution_context::shutdown;
-};
-
 }  // namespace
 
 struct producer::impl {
   producer_options opts;
-  owned_io_context io{1};
+  pipeline::owned_io_context io{1};
   asio::executor_work_guard<asio::io_context::executor_type> work{io.get_executor()};
   std::unique_ptr<pipeline::sqs_connection> conn;
   std::unique_ptr<pipeline::ndjson_dead_letter_file> dead_letters;
@@ -143,7 +135,7 @@ producer::~producer() {
   impl_->thread.join();
   // Requests still on the wire at the deadline are suspended coroutines holding pooled
   // connections: destroy them now, while the pool they return connections to exists.
-  impl_->io.shutdown();
+  impl_->io.destroy_handlers();
   impl_->sender.reset();
   impl_->conn.reset();
 }

@@ -10,6 +10,7 @@
 #include <string>
 
 #include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/io_context.hpp>
 
 #include "base/clock.h"
 #include "base/result.h"
@@ -26,6 +27,20 @@ class credential_chain;
 }
 
 namespace sqsrelay::pipeline {
+
+// An io_context whose pending handlers its owner can destroy on purpose. When a stop
+// deadline abandons messages, SendMessageBatch coroutines are still suspended on the
+// context; their frames hold pooled connections and references into the SQS client, the
+// HTTP pool and the sender. ~io_context would destroy them after those objects are gone (a
+// use after free), so owners call destroy_handlers() once the I/O thread has stopped, while
+// everything is alive, and destroy the connection and the sender after that.
+class owned_io_context : public boost::asio::io_context {
+ public:
+  using boost::asio::io_context::io_context;
+  // Shuts the services down: destroys every pending handler, none runs. Idempotent (the
+  // destructor calls it again).
+  void destroy_handlers() { shutdown(); }
+};
 
 class sqs_transport final : public batch_transport {
  public:
