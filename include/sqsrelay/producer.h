@@ -24,7 +24,7 @@
 // future completions) run on the producer's I/O thread: keep them short, never call flush()
 // or destroy the producer from one. An exception a callback throws is logged and dropped;
 // it affects no other message. send() blocks while `max_pending_messages` are unfinished,
-// or 256 MiB of them (back-pressure), so memory stays bounded — except when called from a
+// or max_pending_bytes of them (back-pressure), so memory stays bounded — except when called from a
 // callback, where it never blocks (only that thread makes room) and may pass the limits.
 // A message for a FIFO queue (name or URL ending in .fifo) without a group_id is
 // dead-lettered alone (MissingParameter), before any call, as SQS would fail its batch.
@@ -57,8 +57,10 @@ struct producer_options {
   std::string ca_file;  // extra trusted CAs (PEM) for https endpoints
 
   std::chrono::microseconds linger{std::chrono::milliseconds(5)};
-  uint32_t max_in_flight = 256;              // upper bound of the adaptive window
-  size_t max_pending_messages = 100000;      // send() blocks beyond this
+  uint32_t max_in_flight = 256;              // upper bound of the adaptive window (0: 1)
+  size_t max_pending_messages = 100000;      // send() blocks beyond this (0: 1)
+  size_t max_pending_bytes = size_t{256} << 20;  // ... or beyond this many bytes (at least
+                                                 // one message is always accepted)
   uint32_t max_attempts = 0;                 // 0: retry until close_timeout
   std::string dead_letter_file;              // NDJSON, appended, fsync'd
   std::string dead_letter_queue;             // name or URL

@@ -120,6 +120,7 @@ producer::producer(producer_options o) : impl_(std::make_unique<impl>()) {
   pipeline::sender_options so;
   so.linger = opts.linger;
   so.max_pending_messages = std::max<size_t>(opts.max_pending_messages, 1);
+  so.max_pending_bytes = opts.max_pending_bytes;
   so.window.max = co.max_connections;
   so.max_attempts = opts.max_attempts;
   so.dead_letter_queue = opts.dead_letter_queue;
